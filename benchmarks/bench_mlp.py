@@ -1,0 +1,613 @@
+"""Benchmark skdeep's MLPClassifier against scikit-learn, PyTorch and a GEMM floor.
+
+Usage::
+
+    python benchmarks/bench_mlp.py [--quick] [--out FILE.md] [--skdeep-module NAME]
+
+Everything runs from this one process (plus short-lived subprocesses for the
+start-up and memory measurements) and the report is printed as Markdown.
+A library that cannot be imported, or a measurement that fails, shows "n/a".
+See ``benchmarks/README.md`` for what each number means.
+"""
+
+import argparse
+import importlib
+import importlib.metadata
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from functools import partial
+from typing import Callable, NamedTuple, Optional
+
+import numpy as np
+from sklearn.datasets import make_classification
+from sklearn.preprocessing import StandardScaler
+
+N_SAMPLES = 20_000
+N_FEATURES = 100
+N_CLASSES = 10
+HIDDEN = (300, 100)
+ALPHA = 1e-4
+LEARNING_RATE = 1e-3
+BATCH_SIZES = (32, 256)
+MEMORY_BATCH_SIZE = 256
+TORCH_THREADS = 2
+ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS")
+
+SETTINGS = {
+    "quick": {"epochs": 3, "floor_reps": 3, "predict_calls": 300, "startup_reps": 1},
+    "full": {"epochs": 15, "floor_reps": 15, "predict_calls": 2000, "startup_reps": 3},
+}
+
+STARTUP_FIT = """
+import importlib
+import numpy as np
+MLP = importlib.import_module({module!r}).MLPClassifier
+rng = np.random.default_rng(0)
+X = rng.standard_normal((256, {n_features}))
+y = rng.integers(0, {n_classes}, 256)
+MLP(hidden_layer_sizes={hidden!r}, solver="adam", batch_size=32, max_iter=1,
+    random_state=0).fit(X, y)
+"""
+
+# Every timed fit runs a single epoch, which sklearn (and a drop-in) warns about.
+warnings.filterwarnings("ignore", message=".*Maximum iterations")
+
+
+class Impl(NamedTuple):
+    """One row of the training and latency tables.
+
+    ``train(X, y, batch_size, epochs)`` returns ``(seconds_per_epoch, model)``;
+    ``latency(model, X, calls)`` returns microseconds per single-row call.
+    Both are None when the library is unavailable.
+    """
+
+    name: str
+    dtype: type
+    train: Optional[Callable]
+    latency: Optional[Callable]
+
+
+def log(message):
+    """Print a progress message to stderr."""
+    print(f"[bench_mlp] {message}", file=sys.stderr, flush=True)
+
+
+def attempt(label, func, *args):
+    """Call ``func(*args)``; return None if func is None or raises.
+
+    Failures are reported on stderr so that the table shows "n/a" instead of
+    the script crashing.
+    """
+    if func is None:
+        return None
+    try:
+        return func(*args)
+    except Exception as exc:  # noqa: BLE001 - any failure becomes "n/a"
+        log(f"{label} failed: {exc!r}")
+        return None
+
+
+def load_skdeep(module_name):
+    """Return the MLPClassifier class of ``module_name``, or None."""
+    try:
+        return importlib.import_module(module_name).MLPClassifier
+    except Exception as exc:  # noqa: BLE001 - a half-written package is "absent"
+        log(f"cannot use {module_name}.MLPClassifier: {exc!r}")
+        return None
+
+
+def load_torch():
+    """Import torch limited to TORCH_THREADS threads, or return None."""
+    try:
+        import torch
+    except ImportError:
+        log("torch is not installed")
+        return None
+    torch.set_num_threads(TORCH_THREADS)
+    return torch
+
+
+def make_data(dtype=np.float64):
+    """Return the standardized benchmark data set as ``(X, y)``."""
+    X, y = make_classification(
+        n_samples=N_SAMPLES,
+        n_features=N_FEATURES,
+        n_informative=60,
+        n_classes=N_CLASSES,
+        random_state=0,
+    )
+    return StandardScaler().fit_transform(X).astype(dtype), y
+
+
+def mlp_params(batch_size):
+    """Return the constructor parameters shared by skdeep and sklearn."""
+    return {
+        "hidden_layer_sizes": HIDDEN,
+        "activation": "relu",
+        "solver": "adam",
+        "alpha": ALPHA,
+        "learning_rate_init": LEARNING_RATE,
+        "batch_size": batch_size,
+        "shuffle": True,
+        "random_state": 0,
+        "tol": 0,
+        "n_iter_no_change": 10**9,
+    }
+
+
+def train_sklearn_api(estimator_cls, X, y, batch_size, epochs):
+    """Time one-epoch warm-started fits of a sklearn-style MLPClassifier.
+
+    Returns
+    -------
+    seconds : float
+        Median wall time of ``epochs`` calls to ``fit`` with ``max_iter=1``,
+        after one untimed warm-up fit (which absorbs JIT compilation).
+    model : estimator
+        The fitted estimator.
+    """
+    model = estimator_cls(**mlp_params(batch_size), max_iter=1, warm_start=True)
+    model.fit(X, y)
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        model.fit(X, y)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), model
+
+
+def latency_sklearn_api(model, X, calls):
+    """Return the median single-row ``predict_proba`` latency in microseconds."""
+    for i in range(100):
+        model.predict_proba(X[i : i + 1])
+    times = []
+    for i in range(calls):
+        row = X[i % len(X) : i % len(X) + 1]
+        start = time.perf_counter()
+        model.predict_proba(row)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e6
+
+
+def build_torch_model(torch, dtype):
+    """Return the benchmark network as a torch ``nn.Sequential``."""
+    torch.manual_seed(0)
+    sizes = (N_FEATURES, *HIDDEN, N_CLASSES)
+    layers = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers += [torch.nn.Linear(n_in, n_out), torch.nn.ReLU()]
+    return torch.nn.Sequential(*layers[:-1]).to(dtype)
+
+
+def torch_optimizer(torch, model, batch_size):
+    """Return Adam with weight decay on the weights that mimics sklearn's L2.
+
+    sklearn adds ``alpha * W / batch_size`` to the weight gradients and leaves
+    the biases alone; torch's ``weight_decay`` adds ``weight_decay * W``.
+    """
+    weights = [p for p in model.parameters() if p.ndim == 2]
+    biases = [p for p in model.parameters() if p.ndim == 1]
+    return torch.optim.Adam(
+        [
+            {"params": weights, "weight_decay": ALPHA / batch_size},
+            {"params": biases, "weight_decay": 0.0},
+        ],
+        lr=LEARNING_RATE,
+    )
+
+
+def torch_epoch(torch, model, optimizer, X, y, batch_size):
+    """Run one epoch of the usual hand-written torch training loop."""
+    loss_fn = torch.nn.CrossEntropyLoss()
+    perm = torch.randperm(X.shape[0])
+    for start in range(0, X.shape[0], batch_size):
+        idx = perm[start : start + batch_size]
+        optimizer.zero_grad()
+        loss = loss_fn(model(X[idx]), y[idx])
+        loss.backward()
+        optimizer.step()
+
+
+def train_torch(torch, X, y, batch_size, epochs):
+    """Time epochs of the torch equivalent; see ``train_sklearn_api``."""
+    X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
+    model = build_torch_model(torch, X_t.dtype)
+    optimizer = torch_optimizer(torch, model, batch_size)
+    torch_epoch(torch, model, optimizer, X_t, y_t, batch_size)
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        torch_epoch(torch, model, optimizer, X_t, y_t, batch_size)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), model
+
+
+def latency_torch(torch, model, X, calls):
+    """Return the median single-row latency of softmax(model(x)) in microseconds.
+
+    Each call includes ``torch.from_numpy`` of a NumPy row.
+    """
+
+    def predict_proba(row):
+        with torch.no_grad():
+            return torch.softmax(model(torch.from_numpy(row)), dim=1)
+
+    for i in range(100):
+        predict_proba(X[i : i + 1])
+    times = []
+    for i in range(calls):
+        row = X[i % len(X) : i % len(X) + 1]
+        start = time.perf_counter()
+        predict_proba(row)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e6
+
+
+def gemm_floor(X, batch_size, reps):
+    """Return the median seconds per epoch of the network's matrix products only.
+
+    Per mini-batch: forward ``X@W1, H1@W2, H2@W3`` and backward
+    ``H2.T@D3, D3@W3.T, H1.T@D2, D2@W2.T, X.T@D1``, all with ``np.dot`` into
+    preallocated arrays (the last, smaller batch writes into leading views).
+    """
+    rng = np.random.default_rng(0)
+    dtype = X.dtype
+    sizes = (N_FEATURES, *HIDDEN, N_CLASSES)
+    W1, W2, W3 = (
+        rng.standard_normal((n_in, n_out)).astype(dtype)
+        for n_in, n_out in zip(sizes[:-1], sizes[1:])
+    )
+    G1, G2, G3 = (np.empty_like(W) for W in (W1, W2, W3))
+    H1, H2, D3 = (np.empty((batch_size, n), dtype) for n in sizes[1:])
+    D1, D2 = np.empty_like(H1), np.empty_like(H2)
+    times = []
+    for _ in range(reps + 1):
+        start = time.perf_counter()
+        for lo in range(0, X.shape[0], batch_size):
+            Xb = X[lo : lo + batch_size]
+            m = Xb.shape[0]
+            h1, h2, d1, d2, d3 = H1[:m], H2[:m], D1[:m], D2[:m], D3[:m]
+            np.dot(Xb, W1, out=h1)
+            np.dot(h1, W2, out=h2)
+            np.dot(h2, W3, out=d3)
+            np.dot(h2.T, d3, out=G3)
+            np.dot(d3, W3.T, out=d2)
+            np.dot(h1.T, d2, out=G2)
+            np.dot(d2, W2.T, out=d1)
+            np.dot(Xb.T, d1, out=G1)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
+
+
+def time_python(code, env):
+    """Return the wall time of ``python -c code`` in a new process, or None."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True
+    )
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        log(f"subprocess failed: {proc.stderr.strip()[-500:]}")
+        return None
+    return elapsed
+
+
+def startup_times(skdeep_module, skdeep_ok, reps):
+    """Measure first-fit wall times in new processes.
+
+    Returns
+    -------
+    rows : list of (str, float or None)
+        Median seconds for: importing sklearn.neural_network; importing
+        sklearn and fitting a tiny model for one epoch; the same with skdeep
+        and a cold Numba cache (fresh NUMBA_CACHE_DIR); then with that cache
+        warm.
+    """
+    sizes = {"n_features": N_FEATURES, "n_classes": N_CLASSES, "hidden": HIDDEN}
+    env = dict(os.environ)
+    baseline, sk_fit, cold, warm = [], [], [], []
+    for _ in range(reps):
+        baseline.append(time_python("import sklearn.neural_network", env))
+        sk_fit.append(
+            time_python(STARTUP_FIT.format(module="sklearn.neural_network", **sizes), env)
+        )
+        if skdeep_ok:
+            code = STARTUP_FIT.format(module=skdeep_module, **sizes)
+            with tempfile.TemporaryDirectory(prefix="numba-cache-") as cache:
+                cache_env = {**env, "NUMBA_CACHE_DIR": cache}
+                cold.append(time_python(code, cache_env))
+                warm.append(time_python(code, cache_env))
+    return [
+        ("`python -c 'import sklearn.neural_network'` (baseline)", median_or_none(baseline)),
+        ("sklearn: import + 1-epoch fit of a tiny model", median_or_none(sk_fit)),
+        (f"{skdeep_module}: same, cold Numba cache", median_or_none(cold)),
+        (f"{skdeep_module}: same, warm Numba cache", median_or_none(warm)),
+    ]
+
+
+def median_or_none(values):
+    """Return the median, or None if ``values`` is empty or holds a None."""
+    if not values or None in values:
+        return None
+    return statistics.median(values)
+
+
+def peak_rss_mib(library, skdeep_module):
+    """Return the peak resident set (MiB) of a child doing one fit, or None.
+
+    ``os.wait4`` gives the child's own rusage. ``RUSAGE_CHILDREN`` would hold
+    the maximum over every child reaped so far, mixing the libraries up.
+    """
+    cmd = [sys.executable, os.path.abspath(__file__), "--child-fit", library,
+           "--skdeep-module", skdeep_module]
+    with tempfile.TemporaryFile() as err, subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=err
+    ) as proc:
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            log(f"{library} memory child failed: {err.read().decode()[-500:]}")
+            return None
+    return usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def child_fit(library, skdeep_module):
+    """Fit one epoch at MEMORY_BATCH_SIZE (child process of ``peak_rss_mib``).
+
+    ``library`` "data" only builds the data set, as a baseline.
+    """
+    X, y = make_data()
+    if library == "torch":
+        torch = load_torch()
+        X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
+        model = build_torch_model(torch, X_t.dtype)
+        optimizer = torch_optimizer(torch, model, MEMORY_BATCH_SIZE)
+        torch_epoch(torch, model, optimizer, X_t, y_t, MEMORY_BATCH_SIZE)
+    elif library != "data":
+        module = skdeep_module if library == "skdeep" else "sklearn.neural_network"
+        estimator_cls = importlib.import_module(module).MLPClassifier
+        estimator_cls(**mlp_params(MEMORY_BATCH_SIZE), max_iter=1).fit(X, y)
+
+
+def fmt(value, spec):
+    """Format a number with ``spec``, or "n/a" for None."""
+    return "n/a" if value is None else format(value, spec)
+
+
+def ratio(num, den):
+    """Return ``num / den`` formatted like "1.23×", or "n/a"."""
+    return "n/a" if num is None or den is None else f"{num / den:.2f}×"
+
+
+def md_table(headers, rows):
+    """Return a Markdown table as a list of lines."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def version(dist):
+    """Return the installed version of ``dist``, or "n/a"."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "n/a"
+
+
+def machine_info(args, mode, skdeep_cls):
+    """Return the report header lines describing the machine and libraries."""
+    from threadpoolctl import threadpool_info
+
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    skdeep_version = "n/a"
+    if skdeep_cls is not None:
+        skdeep_version = getattr(
+            sys.modules[args.skdeep_module.split(".")[0]], "__version__", "n/a"
+        )
+    lines = [
+        "# MLPClassifier benchmark",
+        "",
+        f"- mode: {mode}; skdeep slot: `{args.skdeep_module}` (version {skdeep_version})",
+        f"- CPU: {cpu}; {os.cpu_count()} logical cores; {platform.platform()}",
+        f"- Python {platform.python_version()}; numpy {version('numpy')}; "
+        f"scikit-learn {version('scikit-learn')}; numba {version('numba')}; "
+        f"torch {version('torch')} ({TORCH_THREADS} threads)",
+        "- env: " + "; ".join(f"{v}={os.environ.get(v, '(unset)')}" for v in ENV_VARS),
+        "- threadpools:",
+    ]
+    for pool in threadpool_info():
+        lines.append(
+            f"  - {pool['user_api']}/{pool['internal_api']} {pool.get('version')} "
+            f"{pool.get('architecture', '')} threads={pool['num_threads']} "
+            f"({os.path.basename(pool['filepath'])})"
+        )
+    return lines
+
+
+def main():
+    """Run the benchmark and print (and optionally save) the Markdown report."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer epochs and calls")
+    parser.add_argument("--out", help="also write the report to this Markdown file")
+    parser.add_argument(
+        "--skdeep-module",
+        default="skdeep",
+        help="module whose MLPClassifier fills the skdeep slot (default: skdeep)",
+    )
+    parser.add_argument("--child-fit", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_fit:
+        child_fit(args.child_fit, args.skdeep_module)
+        return
+
+    wall_start = time.perf_counter()
+    mode = "quick" if args.quick else "full"
+    cfg = SETTINGS[mode]
+    skdeep_cls = load_skdeep(args.skdeep_module)
+    torch = load_torch()
+    report = machine_info(args, mode, skdeep_cls)
+
+    def emit(lines):
+        report.extend(lines)
+        print("\n".join(lines), flush=True)
+
+    emit([])
+    data = {dtype: make_data(dtype) for dtype in (np.float64, np.float32)}
+
+    log("GEMM floor")
+    floor = {
+        (dtype, b): gemm_floor(data[dtype][0], b, cfg["floor_reps"])
+        for dtype in data
+        for b in BATCH_SIZES
+    }
+
+    def sk_impl(name, cls, dtype):
+        if cls is None:
+            return Impl(name, dtype, None, None)
+        return Impl(name, dtype, partial(train_sklearn_api, cls), latency_sklearn_api)
+
+    def torch_impl(dtype):
+        if torch is None:
+            return Impl("torch (≈)", dtype, None, None)
+        return Impl(
+            "torch (≈)", dtype, partial(train_torch, torch), partial(latency_torch, torch)
+        )
+
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    impls = [
+        sk_impl(args.skdeep_module, skdeep_cls, np.float64),
+        sk_impl(args.skdeep_module, skdeep_cls, np.float32),
+        sk_impl("sklearn", SkMLP, np.float64),
+        torch_impl(np.float64),
+        torch_impl(np.float32),
+    ]
+    epoch_s, models = {}, {}
+    for impl in impls:
+        X, y = data[impl.dtype]
+        for b in BATCH_SIZES:
+            label = f"{impl.name} {impl.dtype.__name__} batch={b}"
+            log(f"training {label}")
+            result = attempt(label, impl.train, X, y, b, cfg["epochs"])
+            epoch_s[impl, b] = None if result is None else result[0]
+            if result is not None:
+                models[impl] = result[1]
+
+    skdeep_s = {(i.dtype, b): epoch_s[i, b] for i in impls[:2] for b in BATCH_SIZES}
+    emit([
+        f"## Training: seconds per epoch (median of {cfg['epochs']} epochs)",
+        "",
+        f"{N_SAMPLES} × {N_FEATURES} → {HIDDEN[0]} → {HIDDEN[1]} → {N_CLASSES} "
+        "classes, ReLU, adam, lr=1e-3, alpha=1e-4. Ratio = time / skdeep time "
+        "at the same dtype (> 1: slower than skdeep).",
+        "",
+        *md_table(
+            ["implementation", "dtype"]
+            + [f"s/epoch B={b}" for b in BATCH_SIZES]
+            + [f"vs skdeep B={b}" for b in BATCH_SIZES],
+            [
+                [i.name, i.dtype.__name__]
+                + [fmt(epoch_s[i, b], ".3g") for b in BATCH_SIZES]
+                + [ratio(epoch_s[i, b], skdeep_s[i.dtype, b]) for b in BATCH_SIZES]
+                for i in impls
+            ],
+        ),
+        "",
+        "skdeep and sklearn: warm-started `fit(max_iter=1)` per epoch after a "
+        "warm-up fit. torch (≈): approximately the same work — nn.Sequential, "
+        "CrossEntropyLoss, Adam with weight decay alpha/batch_size on the "
+        "weights, a plain Python loop over `torch.randperm` batches.",
+        "",
+    ])
+
+    emit([
+        f"## GEMM floor: matrix products only, seconds per epoch "
+        f"(median of {cfg['floor_reps']})",
+        "",
+        *md_table(
+            ["dtype"]
+            + [f"floor B={b}" for b in BATCH_SIZES]
+            + [f"skdeep / floor B={b}" for b in BATCH_SIZES],
+            [
+                [dtype.__name__]
+                + [fmt(floor[dtype, b], ".3g") for b in BATCH_SIZES]
+                + [ratio(skdeep_s[dtype, b], floor[dtype, b]) for b in BATCH_SIZES]
+                for dtype in data
+            ],
+        ),
+        "",
+        "NumPy `np.dot(..., out=...)` into preallocated arrays: forward X@W1, "
+        "H1@W2, H2@W3; backward H2.T@D3, D3@W3.T, H1.T@D2, D2@W2.T, X.T@D1.",
+        "",
+    ])
+
+    latency = {}
+    for impl in impls:
+        log(f"predict_proba latency {impl.name} {impl.dtype.__name__}")
+        latency[impl] = attempt(
+            f"{impl.name} latency",
+            impl.latency if impl in models else None,
+            models.get(impl),
+            data[impl.dtype][0],
+            cfg["predict_calls"],
+        )
+    skdeep_latency = {i.dtype: latency[i] for i in impls[:2]}
+    emit([
+        f"## Single-row predict_proba latency, µs (median of {cfg['predict_calls']} calls)",
+        "",
+        *md_table(
+            ["implementation", "dtype", "µs / call", "vs skdeep"],
+            [
+                [i.name, i.dtype.__name__, fmt(latency[i], ".1f"),
+                 ratio(latency[i], skdeep_latency[i.dtype])]
+                for i in impls
+            ],
+        ),
+        "",
+        "torch: `softmax(model(torch.from_numpy(row)))` under `torch.no_grad()`.",
+        "",
+    ])
+
+    log("start-up subprocesses")
+    startup = startup_times(args.skdeep_module, skdeep_cls is not None, cfg["startup_reps"])
+    emit([
+        f"## First fit in a new process, wall seconds (median of {cfg['startup_reps']})",
+        "",
+        *md_table(["what", "seconds"], [[what, fmt(s, ".2f")] for what, s in startup]),
+        "",
+    ])
+
+    log("peak memory subprocesses")
+    memory = [
+        ("data only (baseline)", peak_rss_mib("data", args.skdeep_module)),
+        ("skdeep", peak_rss_mib("skdeep", args.skdeep_module) if skdeep_cls else None),
+        ("sklearn", peak_rss_mib("sklearn", args.skdeep_module)),
+        ("torch (≈)", peak_rss_mib("torch", args.skdeep_module) if torch else None),
+    ]
+    emit([
+        f"## Peak resident memory of one float64 fit (1 epoch, B={MEMORY_BATCH_SIZE}), MiB",
+        "",
+        *md_table(["process", "peak RSS MiB"], [[w, fmt(m, ".0f")] for w, m in memory]),
+        "",
+        f"Total benchmark wall time: {time.perf_counter() - wall_start:.0f} s.",
+    ])
+
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write("\n".join(report) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,450 @@
+"""CPU kernels compiled with Numba: arrays in, arrays out.
+
+A network with layer widths ``units = [n_features, h_1, ..., n_outputs]`` keeps
+all its parameters in one flat vector laid out as scikit-learn's L-BFGS packs
+them: every weight matrix (row-major, ``(fan_in, fan_out)``) first, then every
+bias vector. Inputs come either dense (``Xd``, C-contiguous) or as the three
+CSR arrays (``Xv``, ``Xi``, ``Xp``); ``sparse`` says which. Rows are always
+addressed through an index array, so shuffling never copies the data.
+
+Matrix products go to BLAS through ``np.dot``; everything else is a fused loop:
+bias + activation in one pass, output activation + loss + output delta in one
+pass, and gradient finalization + optimizer step over all parameters in one
+pass. Each public kernel is compiled once per floating dtype.
+
+References
+----------
+Rumelhart, Hinton & Williams (1986), "Learning representations by
+back-propagating errors" (backpropagation); Kingma & Ba (2015), "Adam: a method
+for stochastic optimization", Algorithm 1; Sutskever et al. (2013), "On the
+importance of initialization and momentum in deep learning", eq. 1-4 (momentum
+and Nesterov momentum, in scikit-learn's formulation).
+"""
+
+import numpy as np
+from numba import njit
+
+from skdeep.kernels import codes as C
+
+_JIT = dict(cache=True, nogil=True, error_model="numpy")
+
+
+@njit(**_JIT)
+def _n_coefs(units):
+    n = 0
+    for layer in range(units.shape[0] - 1):
+        n += units[layer] * units[layer + 1]
+    return n
+
+
+@njit(**_JIT)
+def _bias_activation(Z, b, act):
+    """``Z <- act(Z + b)`` in place, one pass (scikit-learn's ``ACTIVATIONS``)."""
+    n, k = Z.shape
+    if act == C.RELU:
+        for r in range(n):
+            for j in range(k):
+                Z[r, j] = max(Z[r, j] + b[j], 0.0)
+    elif act == C.TANH:
+        for r in range(n):
+            for j in range(k):
+                Z[r, j] = np.tanh(Z[r, j] + b[j])
+    elif act == C.LOGISTIC:
+        for r in range(n):
+            for j in range(k):
+                Z[r, j] = 1.0 / (1.0 + np.exp(-(Z[r, j] + b[j])))
+    else:
+        for r in range(n):
+            for j in range(k):
+                Z[r, j] += b[j]
+
+
+@njit(**_JIT)
+def _activation_backward(A, D, act):
+    """``D <- D * act'(.)`` in place, the derivative written through the output ``A``."""
+    n, k = A.shape
+    if act == C.RELU:
+        for r in range(n):
+            for j in range(k):
+                if A[r, j] == 0.0:
+                    D[r, j] = 0.0
+    elif act == C.TANH:
+        for r in range(n):
+            for j in range(k):
+                a = A[r, j]
+                D[r, j] *= 1.0 - a * a
+    elif act == C.LOGISTIC:
+        for r in range(n):
+            for j in range(k):
+                a = A[r, j]
+                D[r, j] *= a * (1.0 - a)
+
+
+@njit(**_JIT)
+def _gather_rows(Xd, rows, out):
+    """``out[r] = Xd[rows[r]]`` for the dense minibatch buffer."""
+    for r in range(rows.shape[0]):
+        out[r, :] = Xd[rows[r], :]
+
+
+@njit(**_JIT)
+def _sparse_dot(Xv, Xi, Xp, rows, W, out):
+    """``out = X[rows] @ W`` for CSR ``X``."""
+    out[:, :] = 0.0
+    for r in range(rows.shape[0]):
+        i = rows[r]
+        for p in range(Xp[i], Xp[i + 1]):
+            v = Xv[p]
+            w = W[Xi[p]]
+            for j in range(out.shape[1]):
+                out[r, j] += v * w[j]
+
+
+@njit(**_JIT)
+def _sparse_t_dot(Xv, Xi, Xp, rows, D, out):
+    """``out = X[rows].T @ D`` for CSR ``X``."""
+    out[:, :] = 0.0
+    for r in range(rows.shape[0]):
+        i = rows[r]
+        d = D[r]
+        for p in range(Xp[i], Xp[i + 1]):
+            v = Xv[p]
+            o = out[Xi[p]]
+            for j in range(out.shape[1]):
+                o[j] += v * d[j]
+
+
+@njit(**_JIT)
+def layout(units, capacity):
+    """Offsets of each layer: rows ``[w_start, b_start, a_start]``.
+
+    ``w_start``/``b_start`` index the flat parameter vector; ``a_start`` indexes
+    the activation buffer, where layer ``l`` owns ``capacity * units[l + 1]``
+    values.
+    """
+    n_layers = units.shape[0] - 1
+    offsets = np.empty((n_layers, 3), dtype=np.int64)
+    w_start = 0
+    b_start = _n_coefs(units)
+    a_start = 0
+    for layer in range(n_layers):
+        offsets[layer, 0] = w_start
+        offsets[layer, 1] = b_start
+        offsets[layer, 2] = a_start
+        w_start += units[layer] * units[layer + 1]
+        b_start += units[layer + 1]
+        a_start += capacity * units[layer + 1]
+    return offsets
+
+
+@njit(**_JIT)
+def _weights(params, units, offsets, layer):
+    fan_in, fan_out = units[layer], units[layer + 1]
+    start = offsets[layer, 0]
+    return params[start : start + fan_in * fan_out].reshape((fan_in, fan_out))
+
+
+@njit(**_JIT)
+def _bias(params, units, offsets, layer):
+    start = offsets[layer, 1]
+    return params[start : start + units[layer + 1]]
+
+
+@njit(**_JIT)
+def _activations(abuf, units, offsets, layer, n):
+    start = offsets[layer, 2]
+    k = units[layer + 1]
+    return abuf[start : start + n * k].reshape((n, k))
+
+
+@njit(**_JIT)
+def _forward(Xd, Xv, Xi, Xp, sparse, rows, params, units, offsets, act, xbuf, abuf):
+    """Forward pass of ``rows`` into the activation buffer.
+
+    Hidden layers hold ``act(A @ W + b)``. The output layer holds its
+    pre-activation without the bias: the caller fuses bias, output activation
+    and loss.
+    """
+    n = rows.shape[0]
+    n_layers = units.shape[0] - 1
+    if not sparse:
+        _gather_rows(Xd, rows, xbuf[:n])
+    for layer in range(n_layers):
+        W = _weights(params, units, offsets, layer)
+        A = _activations(abuf, units, offsets, layer, n)
+        if layer > 0:
+            np.dot(_activations(abuf, units, offsets, layer - 1, n), W, A)
+        elif sparse:
+            _sparse_dot(Xv, Xi, Xp, rows, W, A)
+        else:
+            np.dot(xbuf[:n], W, A)
+        if layer < n_layers - 1:
+            _bias_activation(A, _bias(params, units, offsets, layer), act)
+
+
+@njit(**_JIT)
+def _output(Z, b, out_act):
+    """``Z <- out_act(Z + b)`` in place (the output activation)."""
+    n, k = Z.shape
+    for r in range(n):
+        if out_act == C.MULTICLASS_LOG_LOSS:
+            m = -np.inf
+            for j in range(k):
+                Z[r, j] += b[j]
+                m = max(m, Z[r, j])
+            s = 0.0
+            for j in range(k):
+                Z[r, j] = np.exp(Z[r, j] - m)
+                s += Z[r, j]
+            for j in range(k):
+                Z[r, j] /= s
+        else:
+            for j in range(k):
+                z = Z[r, j] + b[j]
+                if out_act == C.POISSON:
+                    z = np.exp(z)
+                elif out_act == C.BINARY_LOG_LOSS:
+                    z = 1.0 / (1.0 + np.exp(-z))
+                Z[r, j] = z
+
+
+@njit(**_JIT)
+def _output_loss_delta(Z, b, Y, sw, rows, out_act, eps, D):
+    """Output activation, weighted loss and output delta in one pass.
+
+    With the canonical link of each loss, ``dL/dz = p - y`` (Bishop, *Pattern
+    Recognition and Machine Learning*, 2006, eq. 4.91 and 5.18); the delta is
+    scaled by the sample weight as in scikit-learn. Returns
+    ``(sum_i w_i * loss_i, sum_i w_i)``; ``loss_i`` is half the squared error
+    averaged over outputs, half the Poisson deviance summed over outputs, or the
+    cross-entropy with probabilities clipped to ``[eps, 1 - eps]``.
+    """
+    _output(Z, b, out_act)
+    n, k = Z.shape
+    total = 0.0
+    sw_sum = 0.0
+    for r in range(n):
+        i = rows[r]
+        w = sw[i]
+        sw_sum += w
+        row_loss = 0.0
+        for j in range(k):
+            p = Z[r, j]
+            y = Y[i, j]
+            if out_act == C.SQUARED_ERROR:
+                row_loss += 0.5 * (y - p) ** 2 / k
+            elif out_act == C.POISSON:
+                if y > 0:
+                    row_loss += y * np.log(y / p)
+                row_loss += p - y
+            else:
+                q = min(max(p, eps), 1.0 - eps)
+                if y != 0:
+                    row_loss -= y * np.log(q)
+                if out_act == C.BINARY_LOG_LOSS and y != 1:
+                    row_loss -= (1.0 - y) * np.log(1.0 - q)
+            D[r, j] = (p - y) * w
+        total += w * row_loss
+    return total, sw_sum
+
+
+@njit(**_JIT)
+def _column_sums(D, out):
+    out[:] = 0.0
+    for r in range(D.shape[0]):
+        for j in range(D.shape[1]):
+            out[j] += D[r, j]
+
+
+@njit(**_JIT)
+def _loss_raw_grad(
+    Xd, Xv, Xi, Xp, sparse, Y, sw, rows, params, grad, units, offsets, act, out_act,
+    eps, xbuf, abuf, dbuf1, dbuf2,
+):
+    """Forward and backward pass over ``rows``.
+
+    Writes the unnormalized data gradient (``A.T @ delta`` and column sums of
+    ``delta``, before L2 and before dividing by the weight sum) into ``grad``
+    and returns ``(weighted loss sum, weight sum)``.
+    """
+    n = rows.shape[0]
+    last = units.shape[0] - 2
+    _forward(Xd, Xv, Xi, Xp, sparse, rows, params, units, offsets, act, xbuf, abuf)
+    delta = dbuf1[: n * units[last + 1]].reshape((n, units[last + 1]))
+    total, sw_sum = _output_loss_delta(
+        _activations(abuf, units, offsets, last, n),
+        _bias(params, units, offsets, last), Y, sw, rows, out_act, eps, delta,
+    )
+    spare, used = dbuf2, dbuf1
+    for layer in range(last, -1, -1):
+        gW = _weights(grad, units, offsets, layer)
+        if layer > 0:
+            np.dot(_activations(abuf, units, offsets, layer - 1, n).T, delta, gW)
+        elif sparse:
+            _sparse_t_dot(Xv, Xi, Xp, rows, delta, gW)
+        else:
+            np.dot(xbuf[:n].T, delta, gW)
+        _column_sums(delta, _bias(grad, units, offsets, layer))
+        if layer > 0:
+            below = spare[: n * units[layer]].reshape((n, units[layer]))
+            np.dot(delta, _weights(params, units, offsets, layer).T, below)
+            _activation_backward(_activations(abuf, units, offsets, layer - 1, n), below, act)
+            spare, used = used, spare
+            delta = below
+    return total, sw_sum
+
+
+@njit(**_JIT)
+def _update(params, grad, slots, start, stop, alpha, sw_sum, opt, lr, hp, step):
+    """Finalize the gradient of ``params[start:stop]`` and apply one update.
+
+    ``g = (raw + alpha * w) / sw_sum`` (scikit-learn's L2 scaling). Updates:
+
+    * SGD: ``v <- mu v - lr g``; ``w <- w + mu v - lr g`` (Nesterov) or
+      ``w <- w + v``.
+    * Adam: ``m <- b1 m + (1 - b1) g``; ``v <- b2 v + (1 - b2) g^2``;
+      ``w <- w - lr_t m / (sqrt(v) + eps)`` with
+      ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)``.
+    * NO_UPDATE: ``grad <- g``.
+
+    Returns ``sum(w^2)`` of the updated weights when ``alpha > 0``.
+    """
+    if opt == C.SGD:
+        mu = hp[C.HP_MOMENTUM]
+        nesterov = hp[C.HP_NESTEROV] != 0.0
+        v = slots[0]
+        for i in range(start, stop):
+            g = (grad[i] + alpha * params[i]) / sw_sum
+            v[i] = mu * v[i] - lr * g
+            if nesterov:
+                params[i] += mu * v[i] - lr * g
+            else:
+                params[i] += v[i]
+    elif opt == C.ADAM:
+        b1 = hp[C.HP_BETA_1]
+        b2 = hp[C.HP_BETA_2]
+        eps = hp[C.HP_EPSILON]
+        t = float(step)
+        lr_t = lr * np.sqrt(1.0 - b2**t) / (1.0 - b1**t)
+        m = slots[0]
+        v = slots[1]
+        for i in range(start, stop):
+            g = (grad[i] + alpha * params[i]) / sw_sum
+            m[i] = b1 * m[i] + (1.0 - b1) * g
+            v[i] = b2 * v[i] + (1.0 - b2) * g * g
+            params[i] += -lr_t * m[i] / (np.sqrt(v[i]) + eps)
+    else:
+        for i in range(start, stop):
+            grad[i] = (grad[i] + alpha * params[i]) / sw_sum
+    sumsq = 0.0
+    if alpha > 0.0:
+        for i in range(start, stop):
+            sumsq += params[i] * params[i]
+    return sumsq
+
+
+@njit(**_JIT)
+def _sum_squares(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] * x[i]
+    return s
+
+
+@njit(**_JIT)
+def train_epoch(
+    Xd, Xv, Xi, Xp, sparse, Y, sw, order, batch_size, lrs, params, grad, slots,
+    units, act, out_act, eps, alpha, opt, hp, step, xbuf, abuf, dbuf1, dbuf2,
+):
+    """One pass of minibatch training over ``order``.
+
+    Batch ``b`` covers ``order[b * batch_size:(b + 1) * batch_size]`` and uses
+    learning rate ``lrs[b]``. The loss of a batch is its weighted mean loss plus
+    ``0.5 * alpha * sum(W^2) / sum(w)`` (scikit-learn's L2 term). Training stops
+    before the update of the first batch whose loss is not finite.
+
+    Returns
+    -------
+    loss_sum : float
+        Sum over completed batches of batch loss times batch size.
+    n_batches : int
+        Number of completed batches.
+    step : int
+        Update counter after the epoch.
+    """
+    n_samples = order.shape[0]
+    n_coef = _n_coefs(units)
+    offsets = layout(units, batch_size)
+    sumsq = _sum_squares(params[:n_coef]) if alpha > 0.0 else 0.0
+    loss_sum = 0.0
+    n_batches = 0
+    for start in range(0, n_samples, batch_size):
+        stop = min(start + batch_size, n_samples)
+        rows = order[start:stop]
+        total, sw_sum = _loss_raw_grad(
+            Xd, Xv, Xi, Xp, sparse, Y, sw, rows, params, grad, units, offsets, act,
+            out_act, eps, xbuf, abuf, dbuf1, dbuf2,
+        )
+        loss = total / sw_sum + 0.5 * alpha * sumsq / sw_sum
+        if not np.isfinite(loss):
+            break
+        loss_sum += loss * (stop - start)
+        step += 1
+        lr = lrs[n_batches]
+        sumsq = _update(params, grad, slots, 0, n_coef, alpha, sw_sum, opt, lr, hp, step)
+        _update(params, grad, slots, n_coef, params.shape[0], 0.0, sw_sum, opt, lr, hp, step)
+        n_batches += 1
+    return loss_sum, n_batches, step
+
+
+@njit(**_JIT)
+def loss_grad(
+    Xd, Xv, Xi, Xp, sparse, Y, sw, params, grad, units, act, out_act, eps, alpha,
+    xbuf, abuf, dbuf1, dbuf2,
+):
+    """Full-batch loss and gradient (for L-BFGS); the gradient goes to ``grad``."""
+    n_samples = Y.shape[0]
+    n_coef = _n_coefs(units)
+    total, sw_sum = _loss_raw_grad(
+        Xd, Xv, Xi, Xp, sparse, Y, sw, np.arange(n_samples), params, grad, units,
+        layout(units, n_samples), act, out_act, eps, xbuf, abuf, dbuf1, dbuf2,
+    )
+    sumsq = _sum_squares(params[:n_coef]) if alpha > 0.0 else 0.0
+    no_slots = np.empty((0, 0), dtype=params.dtype)
+    no_hp = np.empty(0)
+    _update(params, grad, no_slots, 0, n_coef, alpha, sw_sum, C.NO_UPDATE, 0.0, no_hp, 0)
+    _update(params, grad, no_slots, n_coef, params.shape[0], 0.0, sw_sum, C.NO_UPDATE, 0.0, no_hp, 0)
+    return total / sw_sum + 0.5 * alpha * sumsq / sw_sum
+
+
+PREDICT_CHUNK = 1024
+
+
+@njit(**_JIT)
+def predict(Xd, Xv, Xi, Xp, sparse, params, units, act, out_act):
+    """Network output for every row, ``(n_samples, n_outputs)``.
+
+    Rows go through in chunks of ``PREDICT_CHUNK`` so memory stays bounded.
+    Returns an empty ``(0, 0)`` array when the input holds a non-finite value.
+    """
+    values = Xv if sparse else Xd.reshape(-1)
+    for i in range(values.shape[0]):
+        if not np.isfinite(values[i]):
+            return np.empty((0, 0), dtype=params.dtype)
+    n_samples = Xp.shape[0] - 1 if sparse else Xd.shape[0]
+    capacity = min(n_samples, PREDICT_CHUNK)
+    offsets = layout(units, capacity)
+    last = units.shape[0] - 2
+    n_act = 0
+    for layer in range(1, units.shape[0]):
+        n_act += capacity * units[layer]
+    xbuf = np.empty((0 if sparse else capacity, units[0]), dtype=params.dtype)
+    abuf = np.empty(n_act, dtype=params.dtype)
+    out = np.empty((n_samples, units[last + 1]), dtype=params.dtype)
+    for start in range(0, n_samples, capacity):
+        rows = np.arange(start, min(start + capacity, n_samples))
+        _forward(Xd, Xv, Xi, Xp, sparse, rows, params, units, offsets, act, xbuf, abuf)
+        A = _activations(abuf, units, offsets, last, rows.shape[0])
+        _output(A, _bias(params, units, offsets, last), out_act)
+        out[start : start + rows.shape[0]] = A
+    return out
