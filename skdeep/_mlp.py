@@ -10,7 +10,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -62,12 +62,10 @@ class BaseMultilayerPerceptron(BaseEstimator):
             raise ValueError(
                 "hidden_layer_sizes must be positive integers, got %s." % hidden_layer_sizes
             )
-        if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True")
 
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, Y, y = self._validate_input(X, y, incremental, reset=first_pass)
-        sw = self._sample_weight(sample_weight, X, y, incremental)
+        sw = self._sample_weight(sample_weight, X, y)
         units = [X.shape[1], *hidden_layer_sizes, Y.shape[1]]
         random_state = check_random_state(self.random_state)
         if first_pass:
@@ -186,7 +184,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         self._params = params
         self.coefs_, self.intercepts_ = network.unpack(params)
 
-    def _sample_weight(self, sample_weight, X, y, incremental):
+    def _sample_weight(self, sample_weight, X, y):
         """Sample weights (ones when not given) in the dtype of ``X``."""
         if sample_weight is None:
             return np.ones(X.shape[0], dtype=X.dtype)
@@ -243,11 +241,14 @@ class BaseMultilayerPerceptron(BaseEstimator):
         return tags
 
     def _check_solver(self):
+        """``partial_fit`` exists for stochastic solvers without early stopping."""
         if self.solver not in _STOCHASTIC_SOLVERS:
             raise AttributeError(
                 "partial_fit is only available for stochastic optimizers. %s is not "
                 "stochastic." % self.solver
             )
+        if self.early_stopping:
+            raise AttributeError("partial_fit does not support early_stopping=True")
         return True
 
 
@@ -534,18 +535,34 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         Y = self._label_binarizer.transform(y).astype(X.dtype)
         return X, Y, y
 
-    def _sample_weight(self, sample_weight, X, y, incremental):
-        sw = super()._sample_weight(sample_weight, X, y, incremental)
+    def _sample_weight(self, sample_weight, X, y):
+        sw = super()._sample_weight(sample_weight, X, y)
         if self.class_weight is None:
             return sw
-        if incremental and self.class_weight == "balanced":
+        if y.ndim == 2:  # multilabel: one dict (or 'balanced') per output
+            return sw * compute_sample_weight(self.class_weight, y).astype(X.dtype)
+        # 'balanced' counts the classes with the sample weights, so weighting a row
+        # by 2 and repeating it give the same model.
+        class_weight = compute_class_weight(
+            self.class_weight, classes=self.classes_, y=y, sample_weight=sw
+        )
+        if not np.isfinite(class_weight).all():
             raise ValueError(
-                "class_weight='balanced' is not supported for partial_fit: the class "
-                "frequencies of one batch are not those of the data. Pass a dict, e.g. "
-                "from sklearn.utils.class_weight.compute_class_weight('balanced', "
+                "class_weight='balanced' needs a positive total sample weight in every "
+                f"class; classes {self.classes_[~np.isfinite(class_weight)]} have none."
+            )
+        return sw * class_weight[np.searchsorted(self.classes_, y)].astype(X.dtype)
+
+    def _check_solver(self):
+        super()._check_solver()
+        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+            raise AttributeError(
+                "partial_fit does not support class_weight='balanced': one batch does "
+                "not show the class frequencies. Pass a dict, e.g. from "
+                "sklearn.utils.class_weight.compute_class_weight('balanced', "
                 "classes=classes, y=y_sample)."
             )
-        return sw * compute_sample_weight(self.class_weight, y).astype(X.dtype)
+        return True
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
