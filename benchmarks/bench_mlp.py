@@ -4,10 +4,9 @@ Usage::
 
     python benchmarks/bench_mlp.py [--quick] [--out FILE.md] [--skdeep-module NAME]
 
-Everything runs from this one process (plus short-lived subprocesses for the
-start-up and memory measurements) and the report is printed as Markdown.
-A library that cannot be imported, or a measurement that fails, shows "n/a".
-See ``benchmarks/README.md`` for what each number means.
+The report is printed as Markdown. Timings run in this process, start-up and
+memory in short-lived subprocesses. A library that cannot be imported, or a
+measurement that fails, shows "n/a". See ``benchmarks/README.md``.
 """
 
 import argparse
@@ -26,6 +25,7 @@ from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 from sklearn.datasets import make_classification
+from sklearn.neural_network import MLPClassifier as SklearnMLP
 from sklearn.preprocessing import StandardScaler
 
 N_SAMPLES = 20_000
@@ -35,13 +35,14 @@ HIDDEN = (300, 100)
 ALPHA = 1e-4
 LEARNING_RATE = 1e-3
 BATCH_SIZES = (32, 256)
+DTYPES = (np.float64, np.float32)
 MEMORY_BATCH_SIZE = 256
 TORCH_THREADS = 2
 ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS")
 
 SETTINGS = {
-    "quick": {"epochs": 3, "floor_reps": 3, "predict_calls": 300, "startup_reps": 1},
-    "full": {"epochs": 15, "floor_reps": 15, "predict_calls": 2000, "startup_reps": 3},
+    "quick": {"epochs": 3, "predict_calls": 300, "startup_reps": 1},
+    "full": {"epochs": 25, "predict_calls": 2000, "startup_reps": 3},
 }
 
 STARTUP_FIT = """
@@ -55,22 +56,32 @@ MLP(hidden_layer_sizes={hidden!r}, solver="adam", batch_size=32, max_iter=1,
     random_state=0).fit(X, y)
 """
 
+# Runs `python -c LAUNCHER cmd...`: the launcher is small, so the peak RSS of
+# its only child is not masked by the RSS that a big parent leaves behind in
+# the child's accounting across fork+exec.
+MEMORY_LAUNCHER = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:]).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(code)
+"""
+
 # Every timed fit runs a single epoch, which sklearn (and a drop-in) warns about.
 warnings.filterwarnings("ignore", message=".*Maximum iterations")
 
 
 class Impl(NamedTuple):
-    """One row of the training and latency tables.
+    """One implementation row of the training and latency tables.
 
-    ``train(X, y, batch_size, epochs)`` returns ``(seconds_per_epoch, model)``;
-    ``latency(model, X, calls)`` returns microseconds per single-row call.
-    Both are None when the library is unavailable.
+    ``setup(X, y, batch_size)`` returns ``(run_epoch, model)`` after one
+    untimed warm-up epoch; ``predictor(model)`` returns a function mapping a
+    1-row NumPy array to class probabilities. Both are None when unavailable.
     """
 
     name: str
     dtype: type
-    train: Optional[Callable]
-    latency: Optional[Callable]
+    setup: Optional[Callable]
+    predictor: Optional[Callable]
 
 
 def log(message):
@@ -79,9 +90,9 @@ def log(message):
 
 
 def attempt(label, func, *args):
-    """Call ``func(*args)``; return None if func is None or raises.
+    """Return ``func(*args)``, or None if func is None or raises.
 
-    Failures are reported on stderr so that the table shows "n/a" instead of
+    Failures are logged on stderr so that the report shows "n/a" instead of
     the script crashing.
     """
     if func is None:
@@ -141,38 +152,15 @@ def mlp_params(batch_size):
     }
 
 
-def train_sklearn_api(estimator_cls, X, y, batch_size, epochs):
-    """Time one-epoch warm-started fits of a sklearn-style MLPClassifier.
+def setup_sklearn_api(estimator_cls, X, y, batch_size):
+    """Prepare one-epoch fits of a sklearn-style MLPClassifier.
 
-    Returns
-    -------
-    seconds : float
-        Median wall time of ``epochs`` calls to ``fit`` with ``max_iter=1``,
-        after one untimed warm-up fit (which absorbs JIT compilation).
-    model : estimator
-        The fitted estimator.
+    An epoch is ``fit`` with ``warm_start=True, max_iter=1``; the warm-up fit
+    also absorbs JIT compilation.
     """
     model = estimator_cls(**mlp_params(batch_size), max_iter=1, warm_start=True)
     model.fit(X, y)
-    times = []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        model.fit(X, y)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), model
-
-
-def latency_sklearn_api(model, X, calls):
-    """Return the median single-row ``predict_proba`` latency in microseconds."""
-    for i in range(100):
-        model.predict_proba(X[i : i + 1])
-    times = []
-    for i in range(calls):
-        row = X[i % len(X) : i % len(X) + 1]
-        start = time.perf_counter()
-        model.predict_proba(row)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e6
+    return partial(model.fit, X, y), model
 
 
 def build_torch_model(torch, dtype):
@@ -214,61 +202,43 @@ def torch_epoch(torch, model, optimizer, X, y, batch_size):
         optimizer.step()
 
 
-def train_torch(torch, X, y, batch_size, epochs):
-    """Time epochs of the torch equivalent; see ``train_sklearn_api``."""
+def setup_torch(torch, X, y, batch_size):
+    """Prepare epochs of the torch equivalent; see ``setup_sklearn_api``."""
     X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
     model = build_torch_model(torch, X_t.dtype)
     optimizer = torch_optimizer(torch, model, batch_size)
-    torch_epoch(torch, model, optimizer, X_t, y_t, batch_size)
-    times = []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        torch_epoch(torch, model, optimizer, X_t, y_t, batch_size)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), model
+    run_epoch = partial(torch_epoch, torch, model, optimizer, X_t, y_t, batch_size)
+    run_epoch()
+    return run_epoch, model
 
 
-def latency_torch(torch, model, X, calls):
-    """Return the median single-row latency of softmax(model(x)) in microseconds.
-
-    Each call includes ``torch.from_numpy`` of a NumPy row.
-    """
+def torch_predictor(torch, model):
+    """Return ``row -> softmax(model(torch.from_numpy(row)))`` without autograd."""
 
     def predict_proba(row):
         with torch.no_grad():
             return torch.softmax(model(torch.from_numpy(row)), dim=1)
 
-    for i in range(100):
-        predict_proba(X[i : i + 1])
-    times = []
-    for i in range(calls):
-        row = X[i % len(X) : i % len(X) + 1]
-        start = time.perf_counter()
-        predict_proba(row)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e6
+    return predict_proba
 
 
-def gemm_floor(X, batch_size, reps):
-    """Return the median seconds per epoch of the network's matrix products only.
+def setup_gemm_floor(X, batch_size):
+    """Prepare epochs of the network's matrix products only.
 
     Per mini-batch: forward ``X@W1, H1@W2, H2@W3`` and backward
     ``H2.T@D3, D3@W3.T, H1.T@D2, D2@W2.T, X.T@D1``, all with ``np.dot`` into
     preallocated arrays (the last, smaller batch writes into leading views).
     """
     rng = np.random.default_rng(0)
-    dtype = X.dtype
     sizes = (N_FEATURES, *HIDDEN, N_CLASSES)
     W1, W2, W3 = (
-        rng.standard_normal((n_in, n_out)).astype(dtype)
-        for n_in, n_out in zip(sizes[:-1], sizes[1:])
+        rng.standard_normal(shape).astype(X.dtype) for shape in zip(sizes[:-1], sizes[1:])
     )
     G1, G2, G3 = (np.empty_like(W) for W in (W1, W2, W3))
-    H1, H2, D3 = (np.empty((batch_size, n), dtype) for n in sizes[1:])
+    H1, H2, D3 = (np.empty((batch_size, n), X.dtype) for n in sizes[1:])
     D1, D2 = np.empty_like(H1), np.empty_like(H2)
-    times = []
-    for _ in range(reps + 1):
-        start = time.perf_counter()
+
+    def run_epoch():
         for lo in range(0, X.shape[0], batch_size):
             Xb = X[lo : lo + batch_size]
             m = Xb.shape[0]
@@ -281,8 +251,43 @@ def gemm_floor(X, batch_size, reps):
             np.dot(h1.T, d2, out=G2)
             np.dot(d2, W2.T, out=d1)
             np.dot(Xb.T, d1, out=G1)
+
+    run_epoch()
+    return run_epoch, None
+
+
+def time_round_robin(runners, rounds):
+    """Time ``rounds`` calls of each runner, interleaved, and return medians.
+
+    Each round calls every runner once, so slow phases of a shared machine
+    hit all of them alike. A runner that raises is dropped (median None).
+    """
+    times = {key: [] for key in runners}
+    for _ in range(rounds):
+        for key, run in list(runners.items()):
+            start = time.perf_counter()
+            try:
+                run()
+            except Exception as exc:  # noqa: BLE001 - any failure becomes "n/a"
+                log(f"epoch of {key} failed: {exc!r}")
+                del runners[key]
+                times[key] = []
+                continue
+            times[key].append(time.perf_counter() - start)
+    return {key: statistics.median(t) if t else None for key, t in times.items()}
+
+
+def single_row_latency(predict_proba, X, calls):
+    """Return the median latency in microseconds of ``predict_proba`` on 1 row."""
+    for i in range(100):
+        predict_proba(X[i : i + 1])
+    times = []
+    for i in range(calls):
+        row = X[i % len(X) : i % len(X) + 1]
+        start = time.perf_counter()
+        predict_proba(row)
         times.append(time.perf_counter() - start)
-    return statistics.median(times[1:])
+    return statistics.median(times) * 1e6
 
 
 def time_python(code, env):
@@ -298,16 +303,19 @@ def time_python(code, env):
     return elapsed
 
 
-def startup_times(skdeep_module, skdeep_ok, reps):
-    """Measure first-fit wall times in new processes.
+def median_or_none(values):
+    """Return the median, or None if ``values`` is empty or holds a None."""
+    if not values or None in values:
+        return None
+    return statistics.median(values)
 
-    Returns
-    -------
-    rows : list of (str, float or None)
-        Median seconds for: importing sklearn.neural_network; importing
-        sklearn and fitting a tiny model for one epoch; the same with skdeep
-        and a cold Numba cache (fresh NUMBA_CACHE_DIR); then with that cache
-        warm.
+
+def startup_times(skdeep_module, skdeep_ok, reps):
+    """Return ``(description, median seconds or None)`` rows of new-process times.
+
+    Rows: importing sklearn.neural_network; importing sklearn and fitting a
+    tiny model for one epoch; the same with skdeep and a cold Numba cache (a
+    fresh NUMBA_CACHE_DIR); then again with that cache warm.
     """
     sizes = {"n_features": N_FEATURES, "n_classes": N_CLASSES, "hidden": HIDDEN}
     env = dict(os.environ)
@@ -331,45 +339,32 @@ def startup_times(skdeep_module, skdeep_ok, reps):
     ]
 
 
-def median_or_none(values):
-    """Return the median, or None if ``values`` is empty or holds a None."""
-    if not values or None in values:
-        return None
-    return statistics.median(values)
-
-
 def peak_rss_mib(library, skdeep_module):
-    """Return the peak resident set (MiB) of a child doing one fit, or None.
+    """Return the peak resident set (MiB) of a new process doing one fit, or None.
 
-    ``os.wait4`` gives the child's own rusage. ``RUSAGE_CHILDREN`` would hold
-    the maximum over every child reaped so far, mixing the libraries up.
+    The fit runs in ``child_fit``; ``MEMORY_LAUNCHER`` reads its peak with
+    ``getrusage(RUSAGE_CHILDREN).ru_maxrss``.
     """
-    cmd = [sys.executable, os.path.abspath(__file__), "--child-fit", library,
-           "--skdeep-module", skdeep_module]
-    with tempfile.TemporaryFile() as err, subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=err
-    ) as proc:
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            err.seek(0)
-            log(f"{library} memory child failed: {err.read().decode()[-500:]}")
-            return None
-    return usage.ru_maxrss / 1024  # Linux reports KiB
+    child = [sys.executable, os.path.abspath(__file__), "--child-fit", library,
+             "--skdeep-module", skdeep_module]
+    proc = subprocess.run(
+        [sys.executable, "-c", MEMORY_LAUNCHER, *child], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        log(f"{library} memory child failed: {proc.stderr.strip()[-500:]}")
+        return None
+    return int(proc.stdout.split()[-1]) / 1024  # Linux reports KiB
 
 
 def child_fit(library, skdeep_module):
-    """Fit one epoch at MEMORY_BATCH_SIZE (child process of ``peak_rss_mib``).
+    """Fit one float64 epoch at MEMORY_BATCH_SIZE (run by ``peak_rss_mib``).
 
-    ``library`` "data" only builds the data set, as a baseline.
+    ``library`` is "skdeep", "sklearn", "torch", or "data" to only build the
+    data set, as a baseline.
     """
     X, y = make_data()
     if library == "torch":
-        torch = load_torch()
-        X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
-        model = build_torch_model(torch, X_t.dtype)
-        optimizer = torch_optimizer(torch, model, MEMORY_BATCH_SIZE)
-        torch_epoch(torch, model, optimizer, X_t, y_t, MEMORY_BATCH_SIZE)
+        setup_torch(load_torch(), X, y, MEMORY_BATCH_SIZE)
     elif library != "data":
         module = skdeep_module if library == "skdeep" else "sklearn.neural_network"
         estimator_cls = importlib.import_module(module).MLPClassifier
@@ -377,7 +372,7 @@ def child_fit(library, skdeep_module):
 
 
 def fmt(value, spec):
-    """Format a number with ``spec``, or "n/a" for None."""
+    """Format a number with ``spec``, or return "n/a" for None."""
     return "n/a" if value is None else format(value, spec)
 
 
@@ -389,20 +384,20 @@ def ratio(num, den):
 def md_table(headers, rows):
     """Return a Markdown table as a list of lines."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return lines
 
 
 def version(dist):
-    """Return the installed version of ``dist``, or "n/a"."""
+    """Return the installed version of distribution ``dist``, or "n/a"."""
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return "n/a"
 
 
-def machine_info(args, mode, skdeep_cls):
-    """Return the report header lines describing the machine and libraries."""
+def machine_info(mode, skdeep_module, skdeep_cls):
+    """Return the report's header lines: machine, versions, BLAS, env vars."""
     from threadpoolctl import threadpool_info
 
     cpu = "unknown"
@@ -413,19 +408,18 @@ def machine_info(args, mode, skdeep_cls):
                 break
     skdeep_version = "n/a"
     if skdeep_cls is not None:
-        skdeep_version = getattr(
-            sys.modules[args.skdeep_module.split(".")[0]], "__version__", "n/a"
-        )
+        top_level = sys.modules[skdeep_module.split(".")[0]]
+        skdeep_version = getattr(top_level, "__version__", "n/a")
     lines = [
         "# MLPClassifier benchmark",
         "",
-        f"- mode: {mode}; skdeep slot: `{args.skdeep_module}` (version {skdeep_version})",
+        f"- mode: {mode}; skdeep slot: `{skdeep_module}` (version {skdeep_version})",
         f"- CPU: {cpu}; {os.cpu_count()} logical cores; {platform.platform()}",
         f"- Python {platform.python_version()}; numpy {version('numpy')}; "
         f"scikit-learn {version('scikit-learn')}; numba {version('numba')}; "
         f"torch {version('torch')} ({TORCH_THREADS} threads)",
         "- env: " + "; ".join(f"{v}={os.environ.get(v, '(unset)')}" for v in ENV_VARS),
-        "- threadpools:",
+        "- threadpools (threadpoolctl):",
     ]
     for pool in threadpool_info():
         lines.append(
@@ -433,7 +427,165 @@ def machine_info(args, mode, skdeep_cls):
             f"{pool.get('architecture', '')} threads={pool['num_threads']} "
             f"({os.path.basename(pool['filepath'])})"
         )
-    return lines
+    return lines + [""]
+
+
+def implementations(skdeep_module, skdeep_cls, torch):
+    """Return the Impl rows; the first two are skdeep float64 and float32."""
+    impls = []
+    for name, cls, dtypes in [
+        (skdeep_module, skdeep_cls, DTYPES),
+        ("sklearn", SklearnMLP, (np.float64,)),
+    ]:
+        for dtype in dtypes:
+            if cls is None:
+                impls.append(Impl(name, dtype, None, None))
+            else:
+                impls.append(
+                    Impl(name, dtype, partial(setup_sklearn_api, cls), lambda m: m.predict_proba)
+                )
+    for dtype in DTYPES:
+        if torch is None:
+            impls.append(Impl("torch (≈)", dtype, None, None))
+        else:
+            impls.append(
+                Impl("torch (≈)", dtype, partial(setup_torch, torch), partial(torch_predictor, torch))
+            )
+    return impls
+
+
+def training_sections(impls, data, epochs):
+    """Time all training loops and GEMM floors; return report lines and models.
+
+    Returns
+    -------
+    lines : list of str
+        The training and GEMM-floor tables.
+    models : dict
+        Impl -> model fitted at the largest batch size, for latency.
+    """
+    runners, models = {}, {}
+    for b in BATCH_SIZES:
+        for dtype in DTYPES:
+            log(f"warm-up GEMM floor {dtype.__name__} B={b}")
+            runners["floor", dtype, b] = setup_gemm_floor(data[dtype][0], b)[0]
+        for impl in impls:
+            label = f"{impl.name} {impl.dtype.__name__} B={b}"
+            log(f"warm-up {label}")
+            ready = attempt(label, impl.setup, *data[impl.dtype], b)
+            if ready is not None:
+                runners[impl, b], models[impl] = ready
+    log(f"timing {epochs} interleaved rounds of {len(runners)} epoch loops")
+    seconds = time_round_robin(runners, epochs)
+    per_epoch = {(i, b): seconds.get((i, b)) for i in impls for b in BATCH_SIZES}
+    skdeep = {(i.dtype, b): per_epoch[i, b] for i in impls[:2] for b in BATCH_SIZES}
+    floor = {(d, b): seconds.get(("floor", d, b)) for d in DTYPES for b in BATCH_SIZES}
+
+    lines = [
+        f"## Training: seconds per epoch (median of {epochs} epochs)",
+        "",
+        f"{N_SAMPLES} × {N_FEATURES} → {HIDDEN[0]} → {HIDDEN[1]} → {N_CLASSES} classes, "
+        "ReLU, adam, lr=1e-3, alpha=1e-4. Ratio = time / skdeep time at the same "
+        "dtype (> 1: slower than skdeep).",
+        "",
+        *md_table(
+            ["implementation", "dtype"]
+            + [f"s/epoch B={b}" for b in BATCH_SIZES]
+            + [f"vs skdeep B={b}" for b in BATCH_SIZES],
+            [
+                [i.name, i.dtype.__name__]
+                + [fmt(per_epoch[i, b], ".3g") for b in BATCH_SIZES]
+                + [ratio(per_epoch[i, b], skdeep[i.dtype, b]) for b in BATCH_SIZES]
+                for i in impls
+            ],
+        ),
+        "",
+        "skdeep and sklearn: one warm-started `fit(max_iter=1)` per epoch after a "
+        "warm-up fit. torch (≈): approximately the same work — nn.Sequential, "
+        "CrossEntropyLoss, Adam with weight decay alpha/batch_size on the weights, "
+        "a plain Python loop over `torch.randperm` batches. All loops are timed "
+        "interleaved, one epoch each per round.",
+        "",
+        f"## GEMM floor: matrix products only, seconds per epoch (median of {epochs})",
+        "",
+        *md_table(
+            ["dtype"]
+            + [f"floor B={b}" for b in BATCH_SIZES]
+            + [f"skdeep / floor B={b}" for b in BATCH_SIZES],
+            [
+                [d.__name__]
+                + [fmt(floor[d, b], ".3g") for b in BATCH_SIZES]
+                + [ratio(skdeep[d, b], floor[d, b]) for b in BATCH_SIZES]
+                for d in DTYPES
+            ],
+        ),
+        "",
+        "NumPy `np.dot(..., out=...)` into preallocated arrays: forward X@W1, H1@W2, "
+        "H2@W3; backward H2.T@D3, D3@W3.T, H1.T@D2, D2@W2.T, X.T@D1.",
+        "",
+    ]
+    return lines, models
+
+
+def latency_section(impls, models, data, calls):
+    """Measure single-row predict_proba latency; return report lines."""
+    latency = {}
+    for impl in impls:
+        if impl in models:
+            log(f"predict_proba latency {impl.name} {impl.dtype.__name__}")
+            latency[impl] = attempt(
+                f"{impl.name} latency",
+                single_row_latency,
+                impl.predictor(models[impl]),
+                data[impl.dtype][0],
+                calls,
+            )
+    skdeep = {i.dtype: latency.get(i) for i in impls[:2]}
+    return [
+        f"## Single-row predict_proba latency, µs (median of {calls} calls)",
+        "",
+        *md_table(
+            ["implementation", "dtype", "µs / call", "vs skdeep"],
+            [
+                [i.name, i.dtype.__name__, fmt(latency.get(i), ".1f"),
+                 ratio(latency.get(i), skdeep[i.dtype])]
+                for i in impls
+            ],
+        ),
+        "",
+        "torch: `softmax(model(torch.from_numpy(row)))` under `torch.no_grad()`.",
+        "",
+    ]
+
+
+def startup_section(skdeep_module, skdeep_ok, reps):
+    """Measure first fits in new processes; return report lines."""
+    log("start-up subprocesses")
+    rows = startup_times(skdeep_module, skdeep_ok, reps)
+    return [
+        f"## First fit in a new process, wall seconds (median of {reps})",
+        "",
+        *md_table(["what", "seconds"], [[what, fmt(s, ".2f")] for what, s in rows]),
+        "",
+    ]
+
+
+def memory_section(skdeep_module, skdeep_ok, torch_ok):
+    """Measure the peak RSS of one fit per library; return report lines."""
+    log("peak memory subprocesses")
+    rows = [
+        ("data only (baseline)", peak_rss_mib("data", skdeep_module)),
+        (skdeep_module, peak_rss_mib("skdeep", skdeep_module) if skdeep_ok else None),
+        ("sklearn", peak_rss_mib("sklearn", skdeep_module)),
+        ("torch (≈)", peak_rss_mib("torch", skdeep_module) if torch_ok else None),
+    ]
+    return [
+        f"## Peak resident memory, new process, one float64 fit "
+        f"(1 epoch, B={MEMORY_BATCH_SIZE}), MiB",
+        "",
+        *md_table(["process", "peak RSS MiB"], [[w, fmt(m, ".0f")] for w, m in rows]),
+        "",
+    ]
 
 
 def main():
@@ -457,153 +609,21 @@ def main():
     cfg = SETTINGS[mode]
     skdeep_cls = load_skdeep(args.skdeep_module)
     torch = load_torch()
-    report = machine_info(args, mode, skdeep_cls)
+    report = []
 
     def emit(lines):
         report.extend(lines)
         print("\n".join(lines), flush=True)
 
-    emit([])
-    data = {dtype: make_data(dtype) for dtype in (np.float64, np.float32)}
-
-    log("GEMM floor")
-    floor = {
-        (dtype, b): gemm_floor(data[dtype][0], b, cfg["floor_reps"])
-        for dtype in data
-        for b in BATCH_SIZES
-    }
-
-    def sk_impl(name, cls, dtype):
-        if cls is None:
-            return Impl(name, dtype, None, None)
-        return Impl(name, dtype, partial(train_sklearn_api, cls), latency_sklearn_api)
-
-    def torch_impl(dtype):
-        if torch is None:
-            return Impl("torch (≈)", dtype, None, None)
-        return Impl(
-            "torch (≈)", dtype, partial(train_torch, torch), partial(latency_torch, torch)
-        )
-
-    from sklearn.neural_network import MLPClassifier as SkMLP
-
-    impls = [
-        sk_impl(args.skdeep_module, skdeep_cls, np.float64),
-        sk_impl(args.skdeep_module, skdeep_cls, np.float32),
-        sk_impl("sklearn", SkMLP, np.float64),
-        torch_impl(np.float64),
-        torch_impl(np.float32),
-    ]
-    epoch_s, models = {}, {}
-    for impl in impls:
-        X, y = data[impl.dtype]
-        for b in BATCH_SIZES:
-            label = f"{impl.name} {impl.dtype.__name__} batch={b}"
-            log(f"training {label}")
-            result = attempt(label, impl.train, X, y, b, cfg["epochs"])
-            epoch_s[impl, b] = None if result is None else result[0]
-            if result is not None:
-                models[impl] = result[1]
-
-    skdeep_s = {(i.dtype, b): epoch_s[i, b] for i in impls[:2] for b in BATCH_SIZES}
-    emit([
-        f"## Training: seconds per epoch (median of {cfg['epochs']} epochs)",
-        "",
-        f"{N_SAMPLES} × {N_FEATURES} → {HIDDEN[0]} → {HIDDEN[1]} → {N_CLASSES} "
-        "classes, ReLU, adam, lr=1e-3, alpha=1e-4. Ratio = time / skdeep time "
-        "at the same dtype (> 1: slower than skdeep).",
-        "",
-        *md_table(
-            ["implementation", "dtype"]
-            + [f"s/epoch B={b}" for b in BATCH_SIZES]
-            + [f"vs skdeep B={b}" for b in BATCH_SIZES],
-            [
-                [i.name, i.dtype.__name__]
-                + [fmt(epoch_s[i, b], ".3g") for b in BATCH_SIZES]
-                + [ratio(epoch_s[i, b], skdeep_s[i.dtype, b]) for b in BATCH_SIZES]
-                for i in impls
-            ],
-        ),
-        "",
-        "skdeep and sklearn: warm-started `fit(max_iter=1)` per epoch after a "
-        "warm-up fit. torch (≈): approximately the same work — nn.Sequential, "
-        "CrossEntropyLoss, Adam with weight decay alpha/batch_size on the "
-        "weights, a plain Python loop over `torch.randperm` batches.",
-        "",
-    ])
-
-    emit([
-        f"## GEMM floor: matrix products only, seconds per epoch "
-        f"(median of {cfg['floor_reps']})",
-        "",
-        *md_table(
-            ["dtype"]
-            + [f"floor B={b}" for b in BATCH_SIZES]
-            + [f"skdeep / floor B={b}" for b in BATCH_SIZES],
-            [
-                [dtype.__name__]
-                + [fmt(floor[dtype, b], ".3g") for b in BATCH_SIZES]
-                + [ratio(skdeep_s[dtype, b], floor[dtype, b]) for b in BATCH_SIZES]
-                for dtype in data
-            ],
-        ),
-        "",
-        "NumPy `np.dot(..., out=...)` into preallocated arrays: forward X@W1, "
-        "H1@W2, H2@W3; backward H2.T@D3, D3@W3.T, H1.T@D2, D2@W2.T, X.T@D1.",
-        "",
-    ])
-
-    latency = {}
-    for impl in impls:
-        log(f"predict_proba latency {impl.name} {impl.dtype.__name__}")
-        latency[impl] = attempt(
-            f"{impl.name} latency",
-            impl.latency if impl in models else None,
-            models.get(impl),
-            data[impl.dtype][0],
-            cfg["predict_calls"],
-        )
-    skdeep_latency = {i.dtype: latency[i] for i in impls[:2]}
-    emit([
-        f"## Single-row predict_proba latency, µs (median of {cfg['predict_calls']} calls)",
-        "",
-        *md_table(
-            ["implementation", "dtype", "µs / call", "vs skdeep"],
-            [
-                [i.name, i.dtype.__name__, fmt(latency[i], ".1f"),
-                 ratio(latency[i], skdeep_latency[i.dtype])]
-                for i in impls
-            ],
-        ),
-        "",
-        "torch: `softmax(model(torch.from_numpy(row)))` under `torch.no_grad()`.",
-        "",
-    ])
-
-    log("start-up subprocesses")
-    startup = startup_times(args.skdeep_module, skdeep_cls is not None, cfg["startup_reps"])
-    emit([
-        f"## First fit in a new process, wall seconds (median of {cfg['startup_reps']})",
-        "",
-        *md_table(["what", "seconds"], [[what, fmt(s, ".2f")] for what, s in startup]),
-        "",
-    ])
-
-    log("peak memory subprocesses")
-    memory = [
-        ("data only (baseline)", peak_rss_mib("data", args.skdeep_module)),
-        ("skdeep", peak_rss_mib("skdeep", args.skdeep_module) if skdeep_cls else None),
-        ("sklearn", peak_rss_mib("sklearn", args.skdeep_module)),
-        ("torch (≈)", peak_rss_mib("torch", args.skdeep_module) if torch else None),
-    ]
-    emit([
-        f"## Peak resident memory of one float64 fit (1 epoch, B={MEMORY_BATCH_SIZE}), MiB",
-        "",
-        *md_table(["process", "peak RSS MiB"], [[w, fmt(m, ".0f")] for w, m in memory]),
-        "",
-        f"Total benchmark wall time: {time.perf_counter() - wall_start:.0f} s.",
-    ])
-
+    emit(machine_info(mode, args.skdeep_module, skdeep_cls))
+    data = {dtype: make_data(dtype) for dtype in DTYPES}
+    impls = implementations(args.skdeep_module, skdeep_cls, torch)
+    lines, models = training_sections(impls, data, cfg["epochs"])
+    emit(lines)
+    emit(latency_section(impls, models, data, cfg["predict_calls"]))
+    emit(startup_section(args.skdeep_module, skdeep_cls is not None, cfg["startup_reps"]))
+    emit(memory_section(args.skdeep_module, skdeep_cls is not None, torch is not None))
+    emit([f"Total benchmark wall time: {time.perf_counter() - wall_start:.0f} s."])
     if args.out:
         with open(args.out, "w") as f:
             f.write("\n".join(report) + "\n")

@@ -68,10 +68,15 @@ class Network:
             b_start += fan_out
         return coefs, intercepts
 
-    def predict(self, params, data):
-        """Output layer for ``data`` (a :class:`KernelInput`), or ``None`` if not finite."""
+    def predict(self, params, X):
+        """Output layer for ``X`` (dense or sparse), or ``None`` if ``X`` is not finite."""
+        data = KernelInput(X, self.dtype)
         out = kernels.predict(*data, params, self.units, self.activation, self.output)
         return out if out.shape[0] == data.n_samples else None
+
+
+_NO_INDEX = np.empty(0, dtype=np.int64)
+_NO_VALUES = {np.dtype(t): np.empty(0, dtype=t) for t in (np.float32, np.float64)}
 
 
 class KernelInput(tuple):
@@ -93,11 +98,8 @@ class KernelInput(tuple):
                     True,
                 ),
             )
-        empty = np.empty(0, dtype=np.int64)
-        return super().__new__(
-            cls,
-            (np.ascontiguousarray(X, dtype=dtype), np.empty(0, dtype=dtype), empty, empty, False),
-        )
+        X = np.ascontiguousarray(X, dtype=dtype)
+        return super().__new__(cls, (X, _NO_VALUES[X.dtype], _NO_INDEX, _NO_INDEX, False))
 
     @property
     def n_samples(self):

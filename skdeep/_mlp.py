@@ -125,10 +125,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 "The validation set is too small. Increase 'validation_fraction' or the "
                 "size of your dataset."
             )
-        data_val = _engine.KernelInput(X_val, X.dtype)
-
         def validation_score(params):
-            output = network.predict(params, data_val)
+            output = network.predict(params, X_val)
             if output is None or not np.isfinite(output).all():
                 return np.nan
             return self._score_function(y_val, self._output_to_prediction(output), sample_weight=sw_val)
@@ -194,7 +192,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
 
     def _forward(self, X):
         """Output layer for ``X``: scikit-learn's input checks, with a fast path."""
-        check_is_fitted(self)
+        if "coefs_" not in self.__dict__:
+            check_is_fitted(self)
         params = self.__dict__.get("_params")
         if params is None or not all(
             a.base is params for a in (*self.coefs_, *self.intercepts_)
@@ -215,7 +214,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         network = self._network(units, dtype)
         if params is None:
             params = network.pack(self.coefs_, self.intercepts_)
-        output = network.predict(params, _engine.KernelInput(X, dtype))
+        output = network.predict(params, X)
         if output is None:
             validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
             raise ValueError("Input X contains NaN or infinity.")

@@ -158,17 +158,16 @@ def _activations(abuf, units, offsets, layer, n):
 
 
 @njit(**_JIT)
-def _forward(Xd, Xv, Xi, Xp, sparse, rows, params, units, offsets, act, xbuf, abuf):
+def _forward(Xb, Xv, Xi, Xp, sparse, rows, params, units, offsets, act, abuf):
     """Forward pass of ``rows`` into the activation buffer.
 
+    ``Xb`` holds the dense input rows of the batch (unused for CSR input).
     Hidden layers hold ``act(A @ W + b)``. The output layer holds its
     pre-activation without the bias: the caller fuses bias, output activation
     and loss.
     """
     n = rows.shape[0]
     n_layers = units.shape[0] - 1
-    if not sparse:
-        _gather_rows(Xd, rows, xbuf[:n])
     for layer in range(n_layers):
         W = _weights(params, units, offsets, layer)
         A = _activations(abuf, units, offsets, layer, n)
@@ -177,7 +176,7 @@ def _forward(Xd, Xv, Xi, Xp, sparse, rows, params, units, offsets, act, xbuf, ab
         elif sparse:
             _sparse_dot(Xv, Xi, Xp, rows, W, A)
         else:
-            np.dot(xbuf[:n], W, A)
+            np.dot(Xb, W, A)
         if layer < n_layers - 1:
             _bias_activation(A, _bias(params, units, offsets, layer), act)
 
@@ -269,7 +268,10 @@ def _loss_raw_grad(
     """
     n = rows.shape[0]
     last = units.shape[0] - 2
-    _forward(Xd, Xv, Xi, Xp, sparse, rows, params, units, offsets, act, xbuf, abuf)
+    Xb = xbuf[:n]
+    if not sparse:
+        _gather_rows(Xd, rows, Xb)
+    _forward(Xb, Xv, Xi, Xp, sparse, rows, params, units, offsets, act, abuf)
     delta = dbuf1[: n * units[last + 1]].reshape((n, units[last + 1]))
     total, sw_sum = _output_loss_delta(
         _activations(abuf, units, offsets, last, n),
@@ -283,7 +285,7 @@ def _loss_raw_grad(
         elif sparse:
             _sparse_t_dot(Xv, Xi, Xp, rows, delta, gW)
         else:
-            np.dot(xbuf[:n].T, delta, gW)
+            np.dot(Xb.T, delta, gW)
         _column_sums(delta, _bias(grad, units, offsets, layer))
         if layer > 0:
             below = spare[: n * units[layer]].reshape((n, units[layer]))
@@ -438,12 +440,12 @@ def predict(Xd, Xv, Xi, Xp, sparse, params, units, act, out_act):
     n_act = 0
     for layer in range(1, units.shape[0]):
         n_act += capacity * units[layer]
-    xbuf = np.empty((0 if sparse else capacity, units[0]), dtype=params.dtype)
     abuf = np.empty(n_act, dtype=params.dtype)
     out = np.empty((n_samples, units[last + 1]), dtype=params.dtype)
     for start in range(0, n_samples, capacity):
-        rows = np.arange(start, min(start + capacity, n_samples))
-        _forward(Xd, Xv, Xi, Xp, sparse, rows, params, units, offsets, act, xbuf, abuf)
+        stop = min(start + capacity, n_samples)
+        rows = np.arange(start, stop)
+        _forward(Xd[start:stop], Xv, Xi, Xp, sparse, rows, params, units, offsets, act, abuf)
         A = _activations(abuf, units, offsets, last, rows.shape[0])
         _output(A, _bias(params, units, offsets, last), out_act)
         out[start : start + rows.shape[0]] = A
