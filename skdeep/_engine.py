@@ -7,6 +7,7 @@ history) and L-BFGS. Python runs once per epoch; every minibatch runs inside
 one compiled call.
 """
 
+import time
 import warnings
 
 import numpy as np
@@ -14,6 +15,7 @@ import scipy.optimize
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
+from skdeep._progress import Progress
 from skdeep.kernels import cpu as kernels
 
 DIVERGED = (
@@ -122,7 +124,7 @@ def _eps(dtype):
     return float(np.finfo(dtype).eps)
 
 
-def fit_lbfgs(network, params, data, Y, sw, *, alpha, max_iter, max_fun, tol, verbose):
+def fit_lbfgs(network, params, data, Y, sw, *, alpha, l1, max_iter, max_fun, tol, verbose):
     """Minimize the full-batch loss with SciPy's L-BFGS-B, as scikit-learn does.
 
     Returns ``(loss, n_iter)``; ``params`` holds the solution.
@@ -133,7 +135,7 @@ def fit_lbfgs(network, params, data, Y, sw, *, alpha, max_iter, max_fun, tol, ve
         np.copyto(params, x, casting="unsafe")
         loss = kernels.loss_grad(
             *data, Y, sw, params, buffers.grad, network.units, network.activation,
-            network.output, _eps(network.dtype), alpha, buffers.xbuf, buffers.abuf,
+            network.output, _eps(network.dtype), alpha, l1, buffers.xbuf, buffers.abuf,
             buffers.dbuf1, buffers.dbuf2,
         )
         return loss, buffers.grad.astype(np.float64)
@@ -164,11 +166,12 @@ def fit_lbfgs(network, params, data, Y, sw, *, alpha, max_iter, max_fun, tol, ve
 
 
 def fit_stochastic(
-    state, network, params, data, Y, sw, *, optimizer, alpha, batch_size, max_iter,
-    shuffle, random_state, tol, n_iter_no_change, incremental, validation_score,
-    verbose,
+    state, network, params, data, Y, sw, *, optimizer, schedule, learning_rate_init,
+    alpha, l1, batch_size, max_iter, shuffle, random_state, tol, n_iter_no_change,
+    incremental, validation_score, early_stopping, callbacks, verbose,
+    first_trainable=0,
 ):
-    """Run minibatch epochs until convergence, ``max_iter`` or early stopping.
+    """Run minibatch epochs until convergence, ``max_iter`` or a stop.
 
     Follows scikit-learn's ``BaseMultilayerPerceptron._fit_stochastic``: the
     same shuffling draws, the same loss bookkeeping and the same stopping
@@ -177,42 +180,58 @@ def fit_stochastic(
     Parameters
     ----------
     state : object
-        Holds the fitted history and is updated in place: ``n_iter_``, ``t_``,
-        ``loss_``, ``loss_curve_``, ``best_loss_``, ``validation_scores_``,
-        ``best_validation_score_``, ``_no_improvement_count``.
+        The estimator; its history is updated in place: ``n_iter_``, ``t_``,
+        ``loss_``, ``loss_curve_``, ``history_``, ``best_loss_``,
+        ``validation_scores_``, ``best_validation_score_``,
+        ``_no_improvement_count`` and the schedule position
+        ``_schedule_state``.
     network : Network
     params : ndarray
         Flat parameters, trained in place.
     data : KernelInput
     Y, sw : ndarray
         Targets ``(n_samples, n_outputs)`` and sample weights.
-    optimizer : skdeep._optimizers.Optimizer
-        Update rule with its slots and current learning rate.
+    optimizer : skdeep.optimizers.OptimizerState
+        Update rule code, slots and step counter, updated in place.
+    schedule : skdeep.schedules.Schedule
     validation_score : callable or None
-        ``validation_score(params) -> float`` for early stopping.
+        ``validation_score(params) -> float``, evaluated after every epoch.
+    early_stopping : bool
+        Stop on the validation score (else on the training loss) and restore
+        the best weights.
+    callbacks : list of skdeep.callbacks.Callback
+    first_trainable : int
+        Layers below it are frozen.
     """
     n_samples = data.n_samples
     buffers = _Buffers(network, batch_size, data[4])
     order = np.arange(n_samples, dtype=np.int64)
     n_batches = -(-n_samples // batch_size)
     snapshot = params.copy()
-    best_params = params.copy() if validation_score is not None else None
-    hp = optimizer.hyperparameters()
+    best_params = params.copy() if early_stopping else None
+    position = state._schedule_state
+    schedule._start(position, learning_rate_init, n_batches, max_iter)
     eps = _eps(network.dtype)
+    progress = Progress(verbose, max_iter)
+    for callback in callbacks:
+        callback.on_train_begin(state)
     state.n_iter_ = 0
     try:
         for _ in range(max_iter):
+            start = time.perf_counter()
             if shuffle:
                 permutation = np.arange(n_samples)
                 random_state.shuffle(permutation)
                 order = order[permutation]
+            position["n_seen"] = state.t_
+            lrs, momenta = schedule._rates(position, learning_rate_init, n_batches, optimizer.momentum)
             np.copyto(snapshot, params)
             loss_sum, done, optimizer.step = kernels.train_epoch(
-                *data, Y, sw, order, batch_size,
-                np.full(n_batches, optimizer.learning_rate), params, buffers.grad,
+                *data, Y, sw, order, batch_size, lrs, momenta, params, buffers.grad,
                 optimizer.slots, network.units, network.activation, network.output,
-                eps, alpha, optimizer.code, hp, optimizer.step, buffers.xbuf,
-                buffers.abuf, buffers.dbuf1, buffers.dbuf2,
+                eps, alpha, l1, optimizer.code, optimizer.hyperparameters,
+                optimizer.step, first_trainable, buffers.xbuf, buffers.abuf,
+                buffers.dbuf1, buffers.dbuf2,
             )
             if done < n_batches or not np.isfinite(params).all():
                 np.copyto(params, snapshot)
@@ -221,15 +240,28 @@ def fit_stochastic(
             state.loss_ = loss_sum / n_samples
             state.t_ += n_samples
             state.loss_curve_.append(state.loss_)
-            if verbose:
-                print("Iteration %d, loss = %.8f" % (state.n_iter_, state.loss_))
-            if validation_score is not None:
-                _track_validation(state, validation_score(params), params, best_params, tol, verbose)
+            position["step"] += n_batches
+            position["epoch"] += 1
+            score = None if validation_score is None else validation_score(params)
+            record = {
+                "epoch": position["epoch"],
+                "loss": state.loss_,
+                "validation_score": score,
+                "learning_rate": float(lrs[0]),
+                "time": time.perf_counter() - start,
+            }
+            state.history_.append(record)
+            progress.update(record)
+            if early_stopping:
+                _track_validation(state, score, params, best_params, tol)
             else:
                 _track_loss(state, tol)
-            optimizer.epoch_end(state.t_)
+                if score is not None:
+                    state.validation_scores_.append(score)
+            schedule._epoch_end(position, record)
+            stop = [callback.on_epoch_end(state, record) for callback in callbacks]
             if state._no_improvement_count > n_iter_no_change:
-                if validation_score is not None:
+                if early_stopping:
                     msg = (
                         "Validation score did not improve more than tol=%f for %d "
                         "consecutive epochs." % (tol, n_iter_no_change)
@@ -239,10 +271,10 @@ def fit_stochastic(
                         "Training loss did not improve more than tol=%f for %d "
                         "consecutive epochs." % (tol, n_iter_no_change)
                     )
-                if optimizer.plateau(msg, verbose):
+                if schedule._plateau(position, msg, verbose):
                     break
                 state._no_improvement_count = 0
-            if incremental:
+            if any(stop) or incremental:
                 break
             if state.n_iter_ == max_iter:
                 warnings.warn(
@@ -252,14 +284,16 @@ def fit_stochastic(
                 )
     except KeyboardInterrupt:
         warnings.warn("Training interrupted by user.")
+    finally:
+        progress.close()
     if best_params is not None:
         np.copyto(params, best_params)
+    for callback in callbacks:
+        callback.on_train_end(state)
 
 
-def _track_validation(state, score, params, best_params, tol, verbose):
+def _track_validation(state, score, params, best_params, tol):
     state.validation_scores_.append(score)
-    if verbose:
-        print("Validation score: %f" % score)
     if score < state.best_validation_score_ + tol:
         state._no_improvement_count += 1
     else:

@@ -15,11 +15,11 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from skdeep import _engine
+from skdeep import _engine, optimizers, schedules
 from skdeep._activations import HIDDEN, OUTPUT
-from skdeep._optimizers import make_optimizer
+from skdeep.optimizers import Optimizer, OptimizerState
+from skdeep.schedules import Schedule
 
-_STOCHASTIC_SOLVERS = ("sgd", "adam")
 
 
 class BaseMultilayerPerceptron(BaseEstimator):
@@ -28,10 +28,10 @@ class BaseMultilayerPerceptron(BaseEstimator):
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(HIDDEN))],
-        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "solver": [StrOptions({"lbfgs", *optimizers.SOLVERS}), Optimizer],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"}), Schedule],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -49,11 +49,13 @@ class BaseMultilayerPerceptron(BaseEstimator):
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "l1": [Interval(Real, 0, None, closed="left")],
+        "callbacks": [list, None],
     }
 
     # -- fitting -----------------------------------------------------------
 
-    def _fit(self, X, y, sample_weight, incremental):
+    def _fit(self, X, y, sample_weight, incremental, eval_set=None):
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):
             hidden_layer_sizes = [hidden_layer_sizes]
@@ -62,6 +64,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
             raise ValueError(
                 "hidden_layer_sizes must be positive integers, got %s." % hidden_layer_sizes
             )
+        stochastic = self.solver != "lbfgs"
+        optimizer = optimizers.resolve(self) if stochastic else None
+        schedule = schedules.resolve(self) if stochastic else None
 
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, Y, y = self._validate_input(X, y, incremental, reset=first_pass)
@@ -74,26 +79,29 @@ class BaseMultilayerPerceptron(BaseEstimator):
             self._check_warm_start_shapes(units)
 
         network = self._network(units, X.dtype)
-        params = network.pack(self.coefs_, self.intercepts_)
-        try:
-            if self.solver == "lbfgs":
-                self.loss_, self.n_iter_ = _engine.fit_lbfgs(
-                    network, params, _engine.KernelInput(X, X.dtype), Y, sw,
-                    alpha=self.alpha, max_iter=self.max_iter, max_fun=self.max_fun,
-                    tol=self.tol, verbose=self.verbose,
-                )
-            else:
-                self._fit_stochastic(network, params, X, Y, y, sw, random_state, incremental)
-        finally:
-            self._set_params_vector(network, params)
+        self._set_params_vector(network, network.pack(self.coefs_, self.intercepts_))
+        if not stochastic:
+            self.loss_, self.n_iter_ = _engine.fit_lbfgs(
+                network, self._params, _engine.KernelInput(X, X.dtype), Y, sw,
+                alpha=self.alpha, l1=self.l1, max_iter=self.max_iter,
+                max_fun=self.max_fun, tol=self.tol, verbose=self.verbose,
+            )
+        else:
+            state = self.__dict__.get("_optimizer")
+            if not incremental or state is None or state.slots.shape[1] != network.n_params or state.code != optimizer.code:
+                self._optimizer = OptimizerState(optimizer, network.n_params, X.dtype)
+            self._fit_stochastic(network, X, Y, y, sw, random_state, incremental, schedule, eval_set)
+        self.zero_weight_fraction_ = float(np.mean(self._params[: network.n_coefs] == 0))
         return self
 
-    def _fit_stochastic(self, network, params, X, Y, y, sw, random_state, incremental):
-        if not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer = make_optimizer(self, network.n_params, network.dtype)
+    def _fit_stochastic(self, network, X, Y, y, sw, random_state, incremental, schedule, eval_set):
         validation_score = None
-        if self.early_stopping:
+        if eval_set is not None:
+            validation_score = self._eval_set_score(network, eval_set, X.dtype)
+        elif self.early_stopping:
             X, Y, sw, validation_score = self._validation_split(network, X, Y, y, sw, random_state)
+        if validation_score is not None and self.validation_scores_ is None:
+            self.validation_scores_ = []
         n_samples = X.shape[0]
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
@@ -105,13 +113,45 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
         _engine.fit_stochastic(
-            self, network, params, _engine.KernelInput(X, X.dtype), Y, sw,
-            optimizer=self._optimizer, alpha=self.alpha, batch_size=batch_size,
-            max_iter=self.max_iter, shuffle=self.shuffle, random_state=random_state,
-            tol=self.tol, n_iter_no_change=self.n_iter_no_change,
-            incremental=incremental, validation_score=validation_score,
-            verbose=self.verbose,
+            self, network, self._params, _engine.KernelInput(X, X.dtype), Y, sw,
+            optimizer=self._optimizer, schedule=schedule,
+            learning_rate_init=self.learning_rate_init, alpha=self.alpha, l1=self.l1,
+            batch_size=batch_size, max_iter=self.max_iter, shuffle=self.shuffle,
+            random_state=random_state, tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change, incremental=incremental,
+            validation_score=validation_score, early_stopping=self.early_stopping,
+            callbacks=list(self.callbacks or []), verbose=self.verbose,
         )
+
+    def _scorer(self, network, X_val, y_val, sw_val):
+        """``params -> score`` on a held-out set, NaN when the output is not finite."""
+
+        def validation_score(params):
+            output = network.predict(params, X_val)
+            if output is None or not np.isfinite(output).all():
+                return np.nan
+            return self._score_function(y_val, self._output_to_prediction(output), sample_weight=sw_val)
+
+        return validation_score
+
+    def _eval_set_score(self, network, eval_set, dtype):
+        """Validation scorer for a user-given ``(X_val, y_val[, sample_weight_val])``."""
+        if not isinstance(eval_set, (tuple, list)) or len(eval_set) not in (2, 3):
+            raise ValueError(
+                "eval_set must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight_val)."
+            )
+        X_val = validate_data(self, eval_set[0], accept_sparse=["csr", "csc"], reset=False, dtype=dtype)
+        y_val = np.asarray(eval_set[1])
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val)
+        if len(y_val) != X_val.shape[0]:
+            raise ValueError(
+                f"eval_set has {X_val.shape[0]} samples in X_val but {len(y_val)} in y_val."
+            )
+        sw_val = None
+        if len(eval_set) == 3 and eval_set[2] is not None:
+            sw_val = _check_sample_weight(eval_set[2], X_val)
+        return self._scorer(network, X_val, y_val, sw_val)
 
     def _validation_split(self, network, X, Y, y, sw, random_state):
         """Hold out ``validation_fraction`` of the data, drawn as scikit-learn draws it."""
@@ -125,13 +165,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 "The validation set is too small. Increase 'validation_fraction' or the "
                 "size of your dataset."
             )
-        def validation_score(params):
-            output = network.predict(params, X_val)
-            if output is None or not np.isfinite(output).all():
-                return np.nan
-            return self._score_function(y_val, self._output_to_prediction(output), sample_weight=sw_val)
-
-        return X, Y, sw, validation_score
+        return X, Y, sw, self._scorer(network, X_val, y_val, sw_val)
 
     def _initialize(self, Y, units, dtype, random_state):
         """Set the fitted attributes and draw the initial weights as scikit-learn does.
@@ -151,9 +185,11 @@ class BaseMultilayerPerceptron(BaseEstimator):
             coefs.append(random_state.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False))
             intercepts.append(random_state.uniform(-bound, bound, fan_out).astype(dtype, copy=False))
         self.coefs_, self.intercepts_ = coefs, intercepts
-        if self.solver in _STOCHASTIC_SOLVERS:
+        if self.solver != "lbfgs":
             self.loss_curve_ = []
             self._no_improvement_count = 0
+            self.history_ = []
+            self._schedule_state = {"step": 0, "epoch": 0, "n_seen": 0}
             if self.early_stopping:
                 self.validation_scores_ = []
                 self.best_validation_score_ = -np.inf
@@ -241,7 +277,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
 
     def _check_solver(self):
         """``partial_fit`` exists for stochastic solvers without early stopping."""
-        if self.solver not in _STOCHASTIC_SOLVERS:
+        if self.solver == "lbfgs":
             raise AttributeError(
                 "partial_fit is only available for stochastic optimizers. %s is not "
                 "stochastic." % self.solver
@@ -258,14 +294,19 @@ _COMMON_DOC = """
         The ith element is the number of neurons in the ith hidden layer.
     activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
         Activation of the hidden layers.
-    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
-        Weight optimizer.
+    solver : str or Optimizer, default='adam'
+        'lbfgs', a stochastic optimizer's name ('sgd', 'adam', 'nadam',
+        'adamax', 'adamw', 'adagrad', 'rmsprop', 'ftrl') or an object from
+        :mod:`skdeep.optimizers`.
     alpha : float, default=0.0001
         L2 penalty, scaled as in scikit-learn: ``0.5 * alpha * ||W||^2 / sum(w)``.
     batch_size : int or 'auto', default='auto'
         Minibatch size; 'auto' is ``min(200, n_samples)``.
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
-        Learning-rate schedule for ``solver='sgd'``.
+    learning_rate : str or Schedule, default='constant'
+        scikit-learn's 'constant', 'invscaling' or 'adaptive' ('invscaling' and
+        'adaptive' act with ``solver='sgd'`` only), or an object from
+        :mod:`skdeep.schedules`, for every stochastic solver. The schedule's
+        position continues across warm starts, ``partial_fit`` and pickling.
     learning_rate_init : float, default=0.001
         Initial learning rate (sgd, adam).
     power_t : float, default=0.5
@@ -299,6 +340,13 @@ _COMMON_DOC = """
         Epochs without ``tol`` improvement before stopping.
     max_fun : int, default=15000
         Maximum number of loss evaluations of 'lbfgs'.
+    l1 : float, default=0.0
+        L1 penalty on the weights, scaled like ``alpha``:
+        ``l1 * ||W||_1 / sum(w)``. With ``solver='ftrl'`` it acts proximally
+        and yields exact zeros.
+    callbacks : list of Callback or None, default=None
+        Epoch-level hooks (:mod:`skdeep.callbacks`); one returning True from
+        ``on_epoch_end`` stops training.
 """
 
 _ATTRIBUTES_DOC = """
@@ -332,6 +380,11 @@ _ATTRIBUTES_DOC = """
         Number of outputs.
     out_activation_ : str
         Name of the output activation.
+    history_ : list of dict
+        One record per epoch (stochastic solvers): ``epoch``, ``loss``,
+        ``validation_score``, ``learning_rate``, ``time``.
+    zero_weight_fraction_ : float
+        Fraction of the weights (``coefs_``) that are exactly zero.
 """
 
 
@@ -387,6 +440,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        l1=0.0,
+        callbacks=None,
         class_weight=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -412,10 +467,12 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.l1 = l1
+        self.callbacks = callbacks
         self.class_weight = class_weight
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, eval_set=None):
         """Fit the model to ``X`` and labels ``y``.
 
         Parameters
@@ -426,12 +483,15 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             Class labels, or a label indicator matrix (multilabel).
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights, multiplied by ``class_weight``.
+        eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), default=None
+            Validation data scored after every epoch (``validation_scores_``);
+            with ``early_stopping=True`` it replaces the internal split.
 
         Returns
         -------
         self : MLPClassifier
         """
-        return self._fit(X, y, sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight, incremental=False, eval_set=eval_set)
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
@@ -617,6 +677,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        l1=0.0,
+        callbacks=None,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -642,9 +704,11 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.l1 = l1
+        self.callbacks = callbacks
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, eval_set=None):
         """Fit the model to ``X`` and targets ``y``.
 
         Parameters
@@ -655,12 +719,15 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
+        eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), default=None
+            Validation data scored after every epoch (``validation_scores_``);
+            with ``early_stopping=True`` it replaces the internal split.
 
         Returns
         -------
         self : MLPRegressor
         """
-        return self._fit(X, y, sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight, incremental=False, eval_set=eval_set)
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)

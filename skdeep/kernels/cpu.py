@@ -258,13 +258,14 @@ def _column_sums(D, out):
 @njit(**_JIT)
 def _loss_raw_grad(
     Xd, Xv, Xi, Xp, sparse, Y, sw, rows, params, grad, units, offsets, act, out_act,
-    eps, xbuf, abuf, dbuf1, dbuf2,
+    eps, first_trainable, xbuf, abuf, dbuf1, dbuf2,
 ):
     """Forward and backward pass over ``rows``.
 
     Writes the unnormalized data gradient (``A.T @ delta`` and column sums of
-    ``delta``, before L2 and before dividing by the weight sum) into ``grad``
-    and returns ``(weighted loss sum, weight sum)``.
+    ``delta``, before the penalties and before dividing by the weight sum) of
+    layers ``first_trainable`` and above into ``grad`` and returns
+    ``(weighted loss sum, weight sum)``.
     """
     n = rows.shape[0]
     last = units.shape[0] - 2
@@ -278,7 +279,7 @@ def _loss_raw_grad(
         _bias(params, units, offsets, last), Y, sw, rows, out_act, eps, delta,
     )
     spare, used = dbuf2, dbuf1
-    for layer in range(last, -1, -1):
+    for layer in range(last, first_trainable - 1, -1):
         gW = _weights(grad, units, offsets, layer)
         if layer > 0:
             np.dot(_activations(abuf, units, offsets, layer - 1, n).T, delta, gW)
@@ -287,7 +288,7 @@ def _loss_raw_grad(
         else:
             np.dot(Xb.T, delta, gW)
         _column_sums(delta, _bias(grad, units, offsets, layer))
-        if layer > 0:
+        if layer > first_trainable:
             below = spare[: n * units[layer]].reshape((n, units[layer]))
             np.dot(delta, _weights(params, units, offsets, layer).T, below)
             _activation_backward(_activations(abuf, units, offsets, layer - 1, n), below, act)
@@ -296,73 +297,175 @@ def _loss_raw_grad(
     return total, sw_sum
 
 
+@njit(inline="always", **_JIT)
+def _gradient(raw, w, alpha, l1, sw_sum):
+    """Finalized gradient of one weight: ``(raw + alpha w + l1 sign(w)) / sw_sum``."""
+    penalty = alpha * w
+    if l1 > 0.0:
+        penalty += l1 * np.sign(w)
+    return (raw + penalty) / sw_sum
+
+
 @njit(**_JIT)
-def _update(params, grad, slots, start, stop, alpha, sw_sum, opt, lr, hp, step):
+def _update(params, grad, slots, start, stop, alpha, l1, sw_sum, opt, lr, mu, hp, step):
     """Finalize the gradient of ``params[start:stop]`` and apply one update.
 
-    ``g = (raw + alpha * w) / sw_sum`` (scikit-learn's L2 scaling). Updates:
+    The gradient is ``g = (raw + alpha w + l1 sign(w)) / sw_sum`` (scikit-learn's
+    L2 scaling; L1 scaled alike). ``mu`` is the momentum of SGD and RMSprop and
+    ``beta_1`` of the Adam family; ``t = step``. Update rules, as Keras 3
+    documents them (``keras/src/optimizers``), with scikit-learn's order of
+    operations for SGD and Adam:
 
-    * SGD: ``v <- mu v - lr g``; ``w <- w + mu v - lr g`` (Nesterov) or
-      ``w <- w + v``.
-    * Adam: ``m <- b1 m + (1 - b1) g``; ``v <- b2 v + (1 - b2) g^2``;
-      ``w <- w - lr_t m / (sqrt(v) + eps)`` with
-      ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)``.
+    * SGD: ``v <- mu v - lr g``; ``w <- w + mu v - lr g`` (Nesterov) or ``w <- w + v``.
+    * Adagrad (Duchi et al., 2011): ``a <- a + g^2``; ``w <- w - lr g / sqrt(a + eps)``.
+    * RMSprop (Tieleman & Hinton, 2012): ``s <- rho s + (1 - rho) g^2``; centered:
+      ``c <- rho c + (1 - rho) g`` and ``d = s - c^2 + eps``, else ``d = s + eps``;
+      ``u = lr g / sqrt(d)``; ``m <- mu m + u``, ``w <- w - m``.
+    * Adam (Kingma & Ba, 2015, Alg. 1): ``m <- mu m + (1 - mu) g``;
+      ``v <- b2 v + (1 - b2) g^2``; ``w <- w - lr sqrt(1 - b2^t) / (1 - mu^t) m / (sqrt(v) + eps)``.
+      AdamW (Loshchilov & Hutter, 2019) first applies ``w <- w - lr wd w``.
+    * Nadam (Dozat, 2016): ``u_t = mu (1 - 0.5 * 0.96^t)``, ``P_t = prod u_1..u_t``;
+      ``m_hat = u_{t+1} m / (1 - P_t u_{t+1}) + (1 - u_t) g / (1 - P_t)``;
+      ``w <- w - lr m_hat / (sqrt(v / (1 - b2^t)) + eps)``.
+    * Adamax (Kingma & Ba, 2015, Alg. 2): ``u <- max(b2 u, |g|)``;
+      ``w <- w - lr m / ((1 - mu^t) (u + eps))``.
+    * FTRL-proximal (McMahan et al., 2013, Alg. 1), with ``p = -lr_power``:
+      ``n' = n + g^2``; ``z <- z + g + 2 l2s w - (n'^p - n^p) / lr w``;
+      ``w <- (clip(z, -l1', l1') - z) / (n'^p / lr + 2 (l2 + beta / (2 lr)))``,
+      ``l1' = l1_ftrl + l1 / sw_sum``: L1 acts proximally, so weights become exactly 0.
     * NO_UPDATE: ``grad <- g``.
 
-    Returns ``sum(w^2)`` of the updated weights when ``alpha > 0``.
+    Returns ``(sum(w^2), sum(|w|))`` of the updated weights.
     """
+    ftrl = opt == C.FTRL
+    l1_grad = 0.0 if ftrl else l1
+    t = float(step)
     if opt == C.SGD:
-        mu = hp[C.HP_MOMENTUM]
         nesterov = hp[C.HP_NESTEROV] != 0.0
         v = slots[0]
         for i in range(start, stop):
-            g = (grad[i] + alpha * params[i]) / sw_sum
+            g = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum)
             v[i] = mu * v[i] - lr * g
             if nesterov:
                 params[i] += mu * v[i] - lr * g
             else:
                 params[i] += v[i]
-    elif opt == C.ADAM:
-        b1 = hp[C.HP_BETA_1]
+    elif opt == C.ADAM or opt == C.ADAMW:
         b2 = hp[C.HP_BETA_2]
         eps = hp[C.HP_EPSILON]
-        t = float(step)
-        lr_t = lr * np.sqrt(1.0 - b2**t) / (1.0 - b1**t)
+        decay = lr * hp[C.HP_WEIGHT_DECAY] if opt == C.ADAMW else 0.0
+        lr_t = lr * np.sqrt(1.0 - b2**t) / (1.0 - mu**t)
         m = slots[0]
         v = slots[1]
         for i in range(start, stop):
-            g = (grad[i] + alpha * params[i]) / sw_sum
-            m[i] = b1 * m[i] + (1.0 - b1) * g
+            g = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum)
+            if decay != 0.0:
+                params[i] -= params[i] * decay
+            m[i] = mu * m[i] + (1.0 - mu) * g
             v[i] = b2 * v[i] + (1.0 - b2) * g * g
             params[i] += -lr_t * m[i] / (np.sqrt(v[i]) + eps)
+    elif opt == C.ADAGRAD:
+        eps = hp[C.HP_EPSILON]
+        a = slots[0]
+        for i in range(start, stop):
+            g = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum)
+            a[i] += g * g
+            params[i] -= lr * g / np.sqrt(a[i] + eps)
+    elif opt == C.RMSPROP:
+        rho = hp[C.HP_BETA_2]
+        eps = hp[C.HP_EPSILON]
+        centered = hp[C.HP_CENTERED] != 0.0
+        s, m, c = slots[0], slots[1], slots[2]
+        for i in range(start, stop):
+            g = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum)
+            s[i] = rho * s[i] + (1.0 - rho) * g * g
+            if centered:
+                c[i] = rho * c[i] + (1.0 - rho) * g
+                denominator = s[i] - c[i] * c[i] + eps
+            else:
+                denominator = s[i] + eps
+            m[i] = mu * m[i] + lr * g / np.sqrt(denominator)
+            params[i] -= m[i]
+    elif opt == C.NADAM:
+        b2 = hp[C.HP_BETA_2]
+        eps = hp[C.HP_EPSILON]
+        u_t = mu * (1.0 - 0.5 * 0.96**t)
+        u_next = mu * (1.0 - 0.5 * 0.96 ** (t + 1.0))
+        product = hp[C.HP_PRODUCT]
+        product_next = product * u_next
+        v_scale = 1.0 - b2**t
+        m = slots[0]
+        v = slots[1]
+        for i in range(start, stop):
+            g = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum)
+            m[i] += (g - m[i]) * (1.0 - mu)
+            v[i] += (g * g - v[i]) * (1.0 - b2)
+            m_hat = u_next * m[i] / (1.0 - product_next) + (1.0 - u_t) * g / (1.0 - product)
+            params[i] -= m_hat * lr / (np.sqrt(v[i] / v_scale) + eps)
+    elif opt == C.ADAMAX:
+        b2 = hp[C.HP_BETA_2]
+        eps = hp[C.HP_EPSILON]
+        scale = lr / (1.0 - mu**t)
+        m = slots[0]
+        u = slots[1]
+        for i in range(start, stop):
+            g = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum)
+            m[i] += (g - m[i]) * (1.0 - mu)
+            u[i] = max(b2 * u[i], abs(g))
+            params[i] -= scale * m[i] / (u[i] + eps)
+    elif ftrl:
+        power = -hp[C.HP_LR_POWER]
+        l1_prox = hp[C.HP_L1] + l1 / sw_sum
+        shrink = 2.0 * hp[C.HP_L2_SHRINKAGE]
+        l2_term = 2.0 * (hp[C.HP_L2] + hp[C.HP_BETA] / (2.0 * lr))
+        n = slots[0]
+        z = slots[1]
+        for i in range(start, stop):
+            g = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum)
+            w = params[i]
+            n_new = n[i] + g * g
+            new_power = n_new**power
+            z[i] += g + shrink * w - (new_power - n[i] ** power) / lr * w
+            params[i] = (min(max(z[i], -l1_prox), l1_prox) - z[i]) / (new_power / lr + l2_term)
+            n[i] = n_new
     else:
         for i in range(start, stop):
-            grad[i] = (grad[i] + alpha * params[i]) / sw_sum
+            grad[i] = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum)
     sumsq = 0.0
-    if alpha > 0.0:
+    sumabs = 0.0
+    if alpha > 0.0 or l1 > 0.0:
         for i in range(start, stop):
             sumsq += params[i] * params[i]
-    return sumsq
+            sumabs += abs(params[i])
+    return sumsq, sumabs
 
 
 @njit(**_JIT)
-def _sum_squares(x):
-    s = 0.0
-    for i in range(x.shape[0]):
-        s += x[i] * x[i]
-    return s
+def _penalty(params, n_coef, alpha, l1):
+    """``0.5 * alpha * sum(W^2) + l1 * sum(|W|)`` over the weight matrices."""
+    sumsq = 0.0
+    sumabs = 0.0
+    if alpha > 0.0 or l1 > 0.0:
+        for i in range(n_coef):
+            sumsq += params[i] * params[i]
+            sumabs += abs(params[i])
+    return 0.5 * alpha * sumsq + l1 * sumabs
 
 
 @njit(**_JIT)
 def train_epoch(
-    Xd, Xv, Xi, Xp, sparse, Y, sw, order, batch_size, lrs, params, grad, slots,
-    units, act, out_act, eps, alpha, opt, hp, step, xbuf, abuf, dbuf1, dbuf2,
+    Xd, Xv, Xi, Xp, sparse, Y, sw, order, batch_size, lrs, momenta, params, grad,
+    slots, units, act, out_act, eps, alpha, l1, opt, hp, step, first_trainable,
+    xbuf, abuf, dbuf1, dbuf2,
 ):
     """One pass of minibatch training over ``order``.
 
     Batch ``b`` covers ``order[b * batch_size:(b + 1) * batch_size]`` and uses
-    learning rate ``lrs[b]``. The loss of a batch is its weighted mean loss plus
-    ``0.5 * alpha * sum(W^2) / sum(w)`` (scikit-learn's L2 term). Training stops
+    learning rate ``lrs[b]`` and momentum (``beta_1`` for the Adam family)
+    ``momenta[b]``. Its loss is the weighted mean loss plus
+    ``(0.5 * alpha * sum(W^2) + l1 * sum(|W|)) / sum(w)`` (scikit-learn's L2
+    scaling). Layers below ``first_trainable`` are frozen: the backward pass
+    stops above them and their parameters are not updated. Training stops
     before the update of the first batch whose loss is not finite.
 
     Returns
@@ -377,7 +480,10 @@ def train_epoch(
     n_samples = order.shape[0]
     n_coef = _n_coefs(units)
     offsets = layout(units, batch_size)
-    sumsq = _sum_squares(params[:n_coef]) if alpha > 0.0 else 0.0
+    w_first = offsets[first_trainable, 0]
+    b_first = offsets[first_trainable, 1]
+    frozen_penalty = _penalty(params, w_first, alpha, l1)
+    penalty = _penalty(params, n_coef, alpha, l1)
     loss_sum = 0.0
     n_batches = 0
     for start in range(0, n_samples, batch_size):
@@ -385,23 +491,29 @@ def train_epoch(
         rows = order[start:stop]
         total, sw_sum = _loss_raw_grad(
             Xd, Xv, Xi, Xp, sparse, Y, sw, rows, params, grad, units, offsets, act,
-            out_act, eps, xbuf, abuf, dbuf1, dbuf2,
+            out_act, eps, first_trainable, xbuf, abuf, dbuf1, dbuf2,
         )
-        loss = total / sw_sum + 0.5 * alpha * sumsq / sw_sum
+        loss = total / sw_sum + penalty / sw_sum
         if not np.isfinite(loss):
             break
         loss_sum += loss * (stop - start)
         step += 1
         lr = lrs[n_batches]
-        sumsq = _update(params, grad, slots, 0, n_coef, alpha, sw_sum, opt, lr, hp, step)
-        _update(params, grad, slots, n_coef, params.shape[0], 0.0, sw_sum, opt, lr, hp, step)
+        mu = momenta[n_batches]
+        if opt == C.NADAM:
+            hp[C.HP_PRODUCT] *= mu * (1.0 - 0.5 * 0.96 ** float(step))
+        sumsq, sumabs = _update(
+            params, grad, slots, w_first, n_coef, alpha, l1, sw_sum, opt, lr, mu, hp, step
+        )
+        penalty = frozen_penalty + 0.5 * alpha * sumsq + l1 * sumabs
+        _update(params, grad, slots, b_first, params.shape[0], 0.0, 0.0, sw_sum, opt, lr, mu, hp, step)
         n_batches += 1
     return loss_sum, n_batches, step
 
 
 @njit(**_JIT)
 def loss_grad(
-    Xd, Xv, Xi, Xp, sparse, Y, sw, params, grad, units, act, out_act, eps, alpha,
+    Xd, Xv, Xi, Xp, sparse, Y, sw, params, grad, units, act, out_act, eps, alpha, l1,
     xbuf, abuf, dbuf1, dbuf2,
 ):
     """Full-batch loss and gradient (for L-BFGS); the gradient goes to ``grad``."""
@@ -409,14 +521,14 @@ def loss_grad(
     n_coef = _n_coefs(units)
     total, sw_sum = _loss_raw_grad(
         Xd, Xv, Xi, Xp, sparse, Y, sw, np.arange(n_samples), params, grad, units,
-        layout(units, n_samples), act, out_act, eps, xbuf, abuf, dbuf1, dbuf2,
+        layout(units, n_samples), act, out_act, eps, 0, xbuf, abuf, dbuf1, dbuf2,
     )
-    sumsq = _sum_squares(params[:n_coef]) if alpha > 0.0 else 0.0
+    penalty = _penalty(params, n_coef, alpha, l1)
     no_slots = np.empty((0, 0), dtype=params.dtype)
     no_hp = np.empty(0)
-    _update(params, grad, no_slots, 0, n_coef, alpha, sw_sum, C.NO_UPDATE, 0.0, no_hp, 0)
-    _update(params, grad, no_slots, n_coef, params.shape[0], 0.0, sw_sum, C.NO_UPDATE, 0.0, no_hp, 0)
-    return total / sw_sum + 0.5 * alpha * sumsq / sw_sum
+    _update(params, grad, no_slots, 0, n_coef, alpha, l1, sw_sum, C.NO_UPDATE, 0.0, 0.0, no_hp, 0)
+    _update(params, grad, no_slots, n_coef, params.shape[0], 0.0, 0.0, sw_sum, C.NO_UPDATE, 0.0, 0.0, no_hp, 0)
+    return total / sw_sum + penalty / sw_sum
 
 
 PREDICT_CHUNK = 1024
