@@ -207,7 +207,10 @@ def fit_stochastic(
     buffers = _Buffers(network, batch_size, data[4])
     order = np.arange(n_samples, dtype=np.int64)
     n_batches = -(-n_samples // batch_size)
-    snapshot = params.copy()
+    # Weights at the start of this epoch and of the previous one: when a loss
+    # turns non-finite on an epoch's first batch, the previous start is the last
+    # model known to give finite losses.
+    snapshots = [params.copy(), params.copy()]
     best_params = params.copy() if early_stopping else None
     position = state._schedule_state
     schedule._start(position, learning_rate_init, n_batches, max_iter)
@@ -225,7 +228,8 @@ def fit_stochastic(
                 order = order[permutation]
             position["n_seen"] = state.t_
             lrs, momenta = schedule._rates(position, learning_rate_init, n_batches, optimizer.momentum)
-            np.copyto(snapshot, params)
+            snapshots.reverse()
+            np.copyto(snapshots[0], params)
             loss_sum, done, optimizer.step = kernels.train_epoch(
                 *data, Y, sw, order, batch_size, lrs, momenta, params, buffers.grad,
                 optimizer.slots, network.units, network.activation, network.output,
@@ -234,7 +238,7 @@ def fit_stochastic(
                 buffers.dbuf1, buffers.dbuf2,
             )
             if done < n_batches or not np.isfinite(params).all():
-                np.copyto(params, snapshot)
+                np.copyto(params, snapshots[1] if done == 0 else snapshots[0])
                 raise ValueError(DIVERGED)
             state.n_iter_ += 1
             state.loss_ = loss_sum / n_samples

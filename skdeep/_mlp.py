@@ -246,6 +246,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
             and not hasattr(self, "feature_names_in_")
         ):
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+            if X.dtype == np.float64 and dtype == np.float32:
+                # float64 input to a float32 model: compute in float64, as scikit-learn
+                dtype, params = X.dtype, None
         units = [self.n_features_in_, *(b.shape[0] for b in self.intercepts_)]
         network = self._network(units, dtype)
         if params is None:
@@ -400,8 +403,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         _COMMON_DOC
         + """    class_weight : dict, list of dict, 'balanced' or None, default=None
         Weights of the classes, multiplied into ``sample_weight``; 'balanced'
-        uses ``n_samples / (n_classes * np.bincount(y))`` (see
-        :func:`sklearn.utils.class_weight.compute_sample_weight`).
+        uses ``sum(w) / (n_classes * sum of w in the class)`` with the sample
+        weights ``w``, so a weight of 2 equals a repeated row.
 """
         + _ATTRIBUTES_DOC
         + """    classes_ : ndarray or list of ndarray
@@ -602,9 +605,10 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             return sw * compute_sample_weight(self.class_weight, y).astype(X.dtype)
         # 'balanced' counts the classes with the sample weights, so weighting a row
         # by 2 and repeating it give the same model.
-        class_weight = compute_class_weight(
-            self.class_weight, classes=self.classes_, y=y, sample_weight=sw
-        )
+        with np.errstate(divide="ignore"):
+            class_weight = compute_class_weight(
+                self.class_weight, classes=self.classes_, y=y, sample_weight=sw
+            )
         if not np.isfinite(class_weight).all():
             raise ValueError(
                 "class_weight='balanced' needs a positive total sample weight in every "
