@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from skdeep._progress import Progress
+from skdeep.kernels import codes
 from skdeep.kernels import cpu as kernels
 
 DIVERGED = (
@@ -24,57 +25,90 @@ DIVERGED = (
 )
 
 
+#: Fitted attributes holding the network's arrays, in the order the kernels'
+#: layout stores them, and the vector each lives in.
+PARAMETER_PARTS = ("coefs_", "intercepts_", "prelu_alpha_", "batch_norm_gamma_", "batch_norm_beta_")
+STATISTICS_PARTS = ("batch_norm_moving_mean_", "batch_norm_moving_var_")
+
+
 class Network:
-    """Layer widths and activation codes of a multilayer perceptron.
+    """Layer widths, activation codes and options of a multilayer perceptron.
 
     Parameters
     ----------
     units : sequence of int
         ``[n_features, hidden_1, ..., n_outputs]``.
-    activation : int
-        Hidden activation code (``skdeep.kernels.codes``).
-    output : int
-        Output activation and loss code.
     dtype : numpy dtype
         Floating dtype of parameters and data.
+    iopt, fopt : array-like
+        Integer and float option vectors (``skdeep.kernels.codes.IO_*``/``FO_*``).
+    dropout : array-like of shape (n_layers,)
+        Dropout rate on the input of each weight layer.
     """
 
-    def __init__(self, units, activation, output, dtype):
+    def __init__(self, units, dtype, iopt, fopt, dropout):
         self.units = np.asarray(units, dtype=np.int64)
-        self.activation = int(activation)
-        self.output = int(output)
         self.dtype = np.dtype(dtype)
+        self.iopt = np.asarray(iopt, dtype=np.int64)
+        self.fopt = np.array(fopt, dtype=np.float64)
+        self.fopt[codes.FO_LOG_EPS] = np.finfo(self.dtype).eps
+        self.dropout = np.asarray(dropout, dtype=np.float64)
+        self.offsets, self.n_params, self.n_stats = kernels.layout(self.units, 1, self.iopt)
 
     @property
     def n_coefs(self):
-        return int(np.sum(self.units[:-1] * self.units[1:]))
+        return int(self.offsets[0, codes.L_B])
 
-    @property
-    def n_params(self):
-        return self.n_coefs + int(np.sum(self.units[1:]))
+    def _parts(self):
+        """``(attribute, vector index (0: params, 1: stats), start, shape)`` of every array."""
+        units, offsets, n_layers = self.units, self.offsets, len(self.units) - 1
+        for layer in range(n_layers):
+            fan_in, fan_out = int(units[layer]), int(units[layer + 1])
+            yield "coefs_", 0, offsets[layer, codes.L_W], (fan_in, fan_out)
+        for layer in range(n_layers):
+            yield "intercepts_", 0, offsets[layer, codes.L_B], (int(units[layer + 1]),)
+        for layer in range(n_layers - 1):
+            if offsets[layer, codes.L_P] >= 0:
+                yield "prelu_alpha_", 0, offsets[layer, codes.L_P], (int(units[layer + 1]),)
+        for layer in (n_layers, *range(n_layers - 1)):
+            if offsets[layer, codes.L_G] >= 0:
+                width = int(units[layer + 1] if layer < n_layers else units[0])
+                yield "batch_norm_gamma_", 0, offsets[layer, codes.L_G], (width,)
+                yield "batch_norm_beta_", 0, offsets[layer, codes.L_G] + width, (width,)
+                yield "batch_norm_moving_mean_", 1, offsets[layer, codes.L_S], (width,)
+                yield "batch_norm_moving_var_", 1, offsets[layer, codes.L_S] + width, (width,)
 
-    def pack(self, coefs, intercepts):
-        """One new flat vector holding all weights, then all biases."""
-        return np.concatenate(
-            [np.ravel(a) for a in (*coefs, *intercepts)]
-        ).astype(self.dtype, copy=False)
+    def unpack(self, params, stats):
+        """``{attribute: list of views}`` of the parameter and statistics vectors."""
+        parts = {name: [] for name in (*PARAMETER_PARTS, *STATISTICS_PARTS)}
+        vectors = (params, stats)
+        for name, vector, start, shape in self._parts():
+            parts[name].append(vectors[vector][start : start + int(np.prod(shape))].reshape(shape))
+        return parts
 
-    def unpack(self, params):
-        """Views of ``params`` as ``(coefs, intercepts)`` lists."""
-        coefs, intercepts = [], []
-        w_start, b_start = 0, self.n_coefs
-        for fan_in, fan_out in zip(self.units[:-1], self.units[1:]):
-            coefs.append(params[w_start : w_start + fan_in * fan_out].reshape(fan_in, fan_out))
-            intercepts.append(params[b_start : b_start + fan_out])
-            w_start += fan_in * fan_out
-            b_start += fan_out
-        return coefs, intercepts
+    def pack(self, parts):
+        """New ``(params, stats)`` vectors holding copies of ``parts`` (as from :meth:`unpack`)."""
+        vectors = (np.zeros(self.n_params, dtype=self.dtype), np.zeros(self.n_stats, dtype=self.dtype))
+        seen = {}
+        for name, vector, start, shape in self._parts():
+            index = seen[name] = seen.get(name, -1) + 1
+            vectors[vector][start : start + int(np.prod(shape))] = np.ravel(parts[name][index])
+        return vectors
 
-    def predict(self, params, X):
+    def _kernel_args(self):
+        return self.units, self.iopt, self.fopt, self.dropout
+
+    def predict(self, params, stats, X):
         """Output layer for ``X`` (dense or sparse), or ``None`` if ``X`` is not finite."""
         data = KernelInput(X, self.dtype)
-        out = kernels.predict(*data, params, self.units, self.activation, self.output)
+        out = kernels.predict(*data, params, stats, *self._kernel_args())
         return out if out.shape[0] == data.n_samples else None
+
+    def predict_mc(self, params, stats, X, n_passes, seed):
+        """Mean and std of the output over MC-dropout passes, or ``None`` if ``X`` is not finite."""
+        data = KernelInput(X, self.dtype)
+        mean, std = kernels.predict_mc(*data, params, stats, *self._kernel_args(), n_passes, seed)
+        return (mean, std) if mean.shape[0] == data.n_samples else None
 
 
 _NO_INDEX = np.empty(0, dtype=np.int64)
@@ -112,21 +146,41 @@ class _Buffers:
     """Work arrays for batches of up to ``capacity`` rows, allocated once per fit."""
 
     def __init__(self, network, capacity, sparse):
-        dtype, units = network.dtype, network.units
-        self.grad = np.empty(network.n_params, dtype=dtype)
-        self.xbuf = np.empty((0 if sparse else capacity, units[0]), dtype=dtype)
-        self.abuf = np.empty(capacity * int(units[1:].sum()), dtype=dtype)
-        self.dbuf1 = np.empty(capacity * int(units[1:].max()), dtype=dtype)
+        dtype, units, iopt = network.dtype, network.units, network.iopt
+        size = capacity * int(units[1:].sum())
+        hidden_dropout = bool((network.dropout[1:] > 0).any())
+
+        def empty(n, needed=True):
+            return np.empty(n if needed else 0, dtype=dtype)
+
+        self.grad = empty(network.n_params)
+        self.bufs = (
+            empty(size),
+            empty(size),
+            empty(size, iopt[codes.IO_BATCH_NORM] != codes.BN_NONE),
+            empty(size, hidden_dropout),
+            empty(size, iopt[codes.IO_ACTIVATION] == codes.RRELU),
+            empty(max(network.n_stats, 1)),
+            empty(2 * int(units.max())),
+        )
+        input_work = bool(iopt[codes.IO_INPUT_BATCH_NORM]) or network.dropout[0] > 0
+        n_features = int(units[0])
+        self.ibufs = (
+            np.empty((0 if sparse else capacity, n_features), dtype=dtype),
+            *(np.empty((capacity if input_work else 0, n_features), dtype=dtype) for _ in range(3)),
+        )
+        self.dbuf1 = empty(capacity * int(units[1:].max()))
         self.dbuf2 = np.empty_like(self.dbuf1)
 
 
-def _eps(dtype):
-    return float(np.finfo(dtype).eps)
-
-
-def fit_lbfgs(network, params, data, Y, sw, *, alpha, l1, max_iter, max_fun, tol, verbose):
+def fit_lbfgs(
+    network, params, stats, data, Y, sw, *, alpha, l1, max_iter, max_fun, tol, verbose,
+    first_trainable=0,
+):
     """Minimize the full-batch loss with SciPy's L-BFGS-B, as scikit-learn does.
 
+    Layers below ``first_trainable`` are frozen by bounds (lower = upper = the
+    current value), the parameters ``train_epoch`` leaves unchanged.
     Returns ``(loss, n_iter)``; ``params`` holds the solution.
     """
     buffers = _Buffers(network, data.n_samples, data[4])
@@ -134,9 +188,8 @@ def fit_lbfgs(network, params, data, Y, sw, *, alpha, l1, max_iter, max_fun, tol
     def loss_and_grad(x):
         np.copyto(params, x, casting="unsafe")
         loss = kernels.loss_grad(
-            *data, Y, sw, params, buffers.grad, network.units, network.activation,
-            network.output, _eps(network.dtype), alpha, l1, buffers.xbuf, buffers.abuf,
-            buffers.dbuf1, buffers.dbuf2,
+            *data, Y, sw, params, stats, buffers.grad, *network._kernel_args(), alpha, l1,
+            buffers.bufs, buffers.ibufs, buffers.dbuf1, buffers.dbuf2,
         )
         return loss, buffers.grad.astype(np.float64)
 
@@ -145,11 +198,21 @@ def fit_lbfgs(network, params, data, Y, sw, *, alpha, l1, max_iter, max_fun, tol
         print("Iteration %d, loss = %.8f" % (report.n_iter, intermediate_result.fun))
 
     report.n_iter = 0
+    x0 = params.astype(np.float64)
+    bounds = None
+    if first_trainable:
+        offsets, n_layers = network.offsets, len(network.units) - 1
+        frozen = np.zeros(network.n_params, dtype=bool)
+        frozen[: offsets[first_trainable, codes.L_W]] = True
+        frozen[network.n_coefs : offsets[first_trainable, codes.L_B]] = True
+        frozen[offsets[n_layers, codes.L_X] : offsets[first_trainable, codes.L_X]] = True
+        bounds = scipy.optimize.Bounds(np.where(frozen, x0, -np.inf), np.where(frozen, x0, np.inf))
     result = scipy.optimize.minimize(
         loss_and_grad,
-        params.astype(np.float64),
+        x0,
         method="L-BFGS-B",
         jac=True,
+        bounds=bounds,
         callback=report if verbose else None,
         options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
     )
@@ -166,10 +229,10 @@ def fit_lbfgs(network, params, data, Y, sw, *, alpha, l1, max_iter, max_fun, tol
 
 
 def fit_stochastic(
-    state, network, params, data, Y, sw, *, optimizer, schedule, learning_rate_init,
-    alpha, l1, batch_size, max_iter, shuffle, random_state, tol, n_iter_no_change,
-    incremental, validation_score, early_stopping, callbacks, verbose,
-    first_trainable=0,
+    state, network, params, stats, data, Y, sw, *, optimizer, schedule,
+    learning_rate_init, alpha, l1, batch_size, max_iter, shuffle, random_state, tol,
+    n_iter_no_change, incremental, validation_score, early_stopping, callbacks,
+    verbose, diagnostics=False, first_trainable=0,
 ):
     """Run minibatch epochs until convergence, ``max_iter`` or a stop.
 
@@ -186,8 +249,8 @@ def fit_stochastic(
         ``_no_improvement_count`` and the schedule position
         ``_schedule_state``.
     network : Network
-    params : ndarray
-        Flat parameters, trained in place.
+    params, stats : ndarray
+        Flat parameters and batch-norm statistics, trained in place.
     data : KernelInput
     Y, sw : ndarray
         Targets ``(n_samples, n_outputs)`` and sample weights.
@@ -200,6 +263,9 @@ def fit_stochastic(
         Stop on the validation score (else on the training loss) and restore
         the best weights.
     callbacks : list of skdeep.callbacks.Callback
+    diagnostics : bool
+        Record each hidden layer's activation mean and standard deviation,
+        gradient norm and fraction of dead units in the history.
     first_trainable : int
         Layers below it are frozen.
     """
@@ -214,7 +280,9 @@ def fit_stochastic(
     best_params = params.copy() if early_stopping else None
     position = state._schedule_state
     schedule._start(position, learning_rate_init, n_batches, max_iter)
-    eps = _eps(network.dtype)
+    random_masks = bool(network.dropout.any()) or network.iopt[codes.IO_ACTIVATION] == codes.RRELU
+    n_hidden = len(network.units) - 2
+    diag = np.zeros((n_hidden + 1, max(5, int(network.units[1:-1].sum()))) if diagnostics else (0, 5))
     progress = Progress(verbose, max_iter)
     for callback in callbacks:
         callback.on_train_begin(state)
@@ -230,12 +298,15 @@ def fit_stochastic(
             lrs, momenta = schedule._rates(position, learning_rate_init, n_batches, optimizer.momentum)
             snapshots.reverse()
             np.copyto(snapshots[0], params)
+            seed = random_state.randint(np.iinfo(np.int32).max) if random_masks else 0
+            if diagnostics:
+                diag[:-1] = 0.0
+                diag[-1] = -np.inf
             loss_sum, done, optimizer.step = kernels.train_epoch(
-                *data, Y, sw, order, batch_size, lrs, momenta, params, buffers.grad,
-                optimizer.slots, network.units, network.activation, network.output,
-                eps, alpha, l1, optimizer.code, optimizer.hyperparameters,
-                optimizer.step, first_trainable, buffers.xbuf, buffers.abuf,
-                buffers.dbuf1, buffers.dbuf2,
+                *data, Y, sw, order, batch_size, lrs, momenta, params, stats, buffers.grad,
+                optimizer.slots, *network._kernel_args(), alpha, l1, optimizer.code,
+                optimizer.hyperparameters, optimizer.step, first_trainable, seed,
+                buffers.bufs, buffers.ibufs, buffers.dbuf1, buffers.dbuf2, diag,
             )
             if done < n_batches or not np.isfinite(params).all():
                 np.copyto(params, snapshots[1] if done == 0 else snapshots[0])
@@ -254,6 +325,8 @@ def fit_stochastic(
                 "learning_rate": float(lrs[0]),
                 "time": time.perf_counter() - start,
             }
+            if diagnostics:
+                record.update(_diagnostics(network, diag))
             state.history_.append(record)
             progress.update(record)
             if early_stopping:
@@ -294,6 +367,23 @@ def fit_stochastic(
         np.copyto(params, best_params)
     for callback in callbacks:
         callback.on_train_end(state)
+
+
+def _diagnostics(network, diag):
+    """History entries from the accumulated per-layer statistics of one epoch."""
+    entries = {}
+    relu_family = network.iopt[codes.IO_ACTIVATION] in codes.RELU_FAMILY
+    start = 0
+    for layer, width in enumerate(network.units[1:-1]):
+        total, total_sq, count, grad_norms, n_batches = diag[layer, :5]
+        mean = total / count
+        entries[f"activation_mean_{layer + 1}"] = mean
+        entries[f"activation_std_{layer + 1}"] = float(np.sqrt(max(total_sq / count - mean * mean, 0.0)))
+        entries[f"gradient_norm_{layer + 1}"] = grad_norms / n_batches if n_batches else 0.0
+        if relu_family:
+            entries[f"dead_fraction_{layer + 1}"] = float(np.mean(diag[-1, start : start + width] <= 0.0))
+        start += width
+    return entries
 
 
 def _track_validation(state, score, params, best_params, tol):

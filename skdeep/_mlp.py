@@ -4,6 +4,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context, is_classifier
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
@@ -15,11 +16,18 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from skdeep import _engine, optimizers, schedules
-from skdeep._activations import HIDDEN, OUTPUT
+from skdeep import _engine, _transfer, optimizers, schedules
+from skdeep import activations, initializers
+from skdeep.activations import OUTPUT, Activation
+from skdeep.initializers import VarianceScaling
+from skdeep.kernels import codes
 from skdeep.optimizers import Optimizer, OptimizerState
 from skdeep.schedules import Schedule
 
+
+
+class SelfNormalizationWarning(UserWarning):
+    """A SELU network is configured in a way that breaks self-normalization."""
 
 
 class BaseMultilayerPerceptron(BaseEstimator):
@@ -27,7 +35,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(HIDDEN))],
+        "activation": [StrOptions(set(activations.ACTIVATIONS)), Activation],
         "solver": [StrOptions({"lbfgs", *optimizers.SOLVERS}), Optimizer],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -51,6 +59,20 @@ class BaseMultilayerPerceptron(BaseEstimator):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "l1": [Interval(Real, 0, None, closed="left")],
         "callbacks": [list, None],
+        "kernel_initializer": [StrOptions({"auto", *initializers.INITIALIZERS}), VarianceScaling, None],
+        "batch_norm": [StrOptions({"before", "after"}), None],
+        "batch_norm_input": ["boolean"],
+        "batch_norm_momentum": [Interval(Real, 0, 1, closed="both")],
+        "batch_norm_epsilon": [Interval(Real, 0, None, closed="neither")],
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "input_dropout": [Interval(Real, 0, 1, closed="left")],
+        "alpha_dropout": ["boolean"],
+        "max_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "clipvalue": [Interval(Real, 0, None, closed="neither"), None],
+        "clipnorm": [Interval(Real, 0, None, closed="neither"), None],
+        "global_clipnorm": [Interval(Real, 0, None, closed="neither"), None],
+        "diagnostics": ["boolean"],
+        **_transfer.PARAMETER_CONSTRAINTS,
     }
 
     # -- fitting -----------------------------------------------------------
@@ -72,19 +94,22 @@ class BaseMultilayerPerceptron(BaseEstimator):
         X, Y, y = self._validate_input(X, y, incremental, reset=first_pass)
         sw = self._sample_weight(sample_weight, X, y)
         units = [X.shape[1], *hidden_layer_sizes, Y.shape[1]]
+        options = self._network_options(X, units, stochastic)
         random_state = check_random_state(self.random_state)
         if first_pass:
+            self._options = options
             self._initialize(Y, units, X.dtype, random_state)
         else:
-            self._check_warm_start_shapes(units)
+            self._check_warm_start(units, options)
 
         network = self._network(units, X.dtype)
-        self._set_params_vector(network, network.pack(self.coefs_, self.intercepts_))
+        self._set_arrays(network, *network.pack(self.__dict__))
+        data = _engine.KernelInput(X, X.dtype)
         if not stochastic:
             self.loss_, self.n_iter_ = _engine.fit_lbfgs(
-                network, self._params, _engine.KernelInput(X, X.dtype), Y, sw,
-                alpha=self.alpha, l1=self.l1, max_iter=self.max_iter,
-                max_fun=self.max_fun, tol=self.tol, verbose=self.verbose,
+                network, self._params, self._stats, data, Y, sw, alpha=self.alpha,
+                l1=self.l1, max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol,
+                verbose=self.verbose, first_trainable=_transfer.first_trainable(self),
             )
         else:
             state = self.__dict__.get("_optimizer")
@@ -93,6 +118,72 @@ class BaseMultilayerPerceptron(BaseEstimator):
             self._fit_stochastic(network, X, Y, y, sw, random_state, incremental, schedule, eval_set)
         self.zero_weight_fraction_ = float(np.mean(self._params[: network.n_coefs] == 0))
         return self
+
+    def _network_options(self, X, units, stochastic):
+        """``(iopt, fopt, dropout)`` for the kernels, after checking the toolkit's parameters."""
+        activation = activations.resolve(self.activation)
+        act, act_alpha, lower, upper = activation._options()
+        dropout = np.zeros(len(units) - 1)
+        dropout[0] = self.input_dropout
+        dropout[1:] = self.dropout if np.ndim(self.dropout) == 0 else np.asarray(self.dropout, dtype=float)[: len(units) - 2]
+        if np.ndim(self.dropout) and len(self.dropout) != len(units) - 2:
+            raise ValueError(
+                f"dropout has {len(self.dropout)} rates for {len(units) - 2} hidden layers."
+            )
+        if not np.all((dropout >= 0) & (dropout < 1)):
+            raise ValueError(f"dropout rates must be in [0, 1), got {list(dropout[1:])}.")
+        if sp.issparse(X) and (self.batch_norm_input or self.input_dropout > 0):
+            raise ValueError(
+                "batch_norm_input and input_dropout need dense X; densify X or use a "
+                "scaler in a Pipeline."
+            )
+        if not stochastic and (dropout.any() or act == codes.RRELU):
+            raise ValueError(
+                "dropout and RReLU make the loss random; use a stochastic solver, not 'lbfgs'."
+            )
+        if act == codes.SELU:
+            self._check_self_normalization(X, dropout)
+        iopt = np.zeros(codes.N_IOPTIONS, dtype=np.int64)
+        iopt[codes.IO_ACTIVATION] = act
+        iopt[codes.IO_OUTPUT] = OUTPUT[self._output_activation()]
+        iopt[codes.IO_BATCH_NORM] = {None: codes.BN_NONE, "before": codes.BN_BEFORE, "after": codes.BN_AFTER}[self.batch_norm]
+        iopt[codes.IO_INPUT_BATCH_NORM] = self.batch_norm_input
+        iopt[codes.IO_ALPHA_DROPOUT] = self.alpha_dropout
+        fopt = np.zeros(codes.N_FOPTIONS)
+        fopt[codes.FO_ACT_ALPHA] = act_alpha
+        fopt[codes.FO_RRELU_LOWER] = lower
+        fopt[codes.FO_RRELU_UPPER] = upper
+        fopt[codes.FO_BN_MOMENTUM] = self.batch_norm_momentum
+        fopt[codes.FO_BN_EPSILON] = self.batch_norm_epsilon
+        fopt[codes.FO_MAX_NORM] = self.max_norm or 0.0
+        fopt[codes.FO_CLIPVALUE] = self.clipvalue or 0.0
+        fopt[codes.FO_CLIPNORM] = self.clipnorm or 0.0
+        fopt[codes.FO_GLOBAL_CLIPNORM] = self.global_clipnorm or 0.0
+        return iopt, fopt, dropout
+
+    def _check_self_normalization(self, X, dropout):
+        """Warn about what breaks SELU's self-normalization (the chapter's conditions)."""
+        problems = []
+        initializer = initializers.resolve(self.kernel_initializer, codes.SELU)
+        if initializer is None or initializer.get_params() != initializers.INITIALIZERS["lecun_normal"].get_params():
+            problems.append("kernel_initializer is not LeCun normal (use 'lecun_normal' or 'auto')")
+        if self.batch_norm or self.batch_norm_input:
+            problems.append("batch norm")
+        if self.alpha > 1e-4 or self.l1 > 0 or self.max_norm:
+            problems.append("l1/l2 regularization or max-norm")
+        if dropout.any() and not self.alpha_dropout:
+            problems.append("ordinary dropout (use alpha_dropout=True)")
+        if not sp.issparse(X) and X.shape[0] > 1:
+            mean, std = X.mean(axis=0), X.std(axis=0)
+            if np.any(np.abs(mean) > 1.0) or np.any(std > 3.0):
+                problems.append("inputs that are not standardized (use StandardScaler)")
+        if problems:
+            warnings.warn(
+                "activation='selu' self-normalizes only with standardized inputs, LeCun "
+                "normal initialization and no batch norm, l1/l2, max-norm or ordinary "
+                "dropout; this model has: " + "; ".join(problems) + ".",
+                SelfNormalizationWarning,
+            )
 
     def _fit_stochastic(self, network, X, Y, y, sw, random_state, incremental, schedule, eval_set):
         validation_score = None
@@ -113,7 +204,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
         _engine.fit_stochastic(
-            self, network, self._params, _engine.KernelInput(X, X.dtype), Y, sw,
+            self, network, self._params, self._stats, _engine.KernelInput(X, X.dtype), Y, sw,
             optimizer=self._optimizer, schedule=schedule,
             learning_rate_init=self.learning_rate_init, alpha=self.alpha, l1=self.l1,
             batch_size=batch_size, max_iter=self.max_iter, shuffle=self.shuffle,
@@ -121,13 +212,14 @@ class BaseMultilayerPerceptron(BaseEstimator):
             n_iter_no_change=self.n_iter_no_change, incremental=incremental,
             validation_score=validation_score, early_stopping=self.early_stopping,
             callbacks=list(self.callbacks or []), verbose=self.verbose,
+            diagnostics=self.diagnostics, first_trainable=_transfer.first_trainable(self),
         )
 
     def _scorer(self, network, X_val, y_val, sw_val):
         """``params -> score`` on a held-out set, NaN when the output is not finite."""
 
         def validation_score(params):
-            output = network.predict(params, X_val)
+            output = network.predict(params, self._stats, X_val)
             if output is None or not np.isfinite(output).all():
                 return np.nan
             return self._score_function(y_val, self._output_to_prediction(output), sample_weight=sw_val)
@@ -168,23 +260,46 @@ class BaseMultilayerPerceptron(BaseEstimator):
         return X, Y, sw, self._scorer(network, X_val, y_val, sw_val)
 
     def _initialize(self, Y, units, dtype, random_state):
-        """Set the fitted attributes and draw the initial weights as scikit-learn does.
+        """Set the fitted attributes and draw the initial weights.
 
-        Glorot & Bengio (2010) uniform initialization, ``U(-r, r)`` with
-        ``r = sqrt(6 / (fan_in + fan_out))`` (``sqrt(2 / ...)`` for logistic).
+        Without ``kernel_initializer``, scikit-learn's draws: Glorot & Bengio
+        (2010) uniform, ``U(-r, r)`` with ``r = sqrt(6 / (fan_in + fan_out))``
+        (``sqrt(2 / ...)`` for logistic), biases alike. With one, its weights
+        and zero biases (Keras). Batch norm starts at ``gamma = 1``,
+        ``beta = 0``, moving mean 0 and variance 1; PReLU slopes at ``alpha_init``.
         """
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = Y.shape[1]
         self.n_layers_ = len(units)
         self.out_activation_ = self._output_activation()
-        factor = 2.0 if self.activation == "logistic" else 6.0
+        activation = activations.resolve(self.activation)
+        initializer = initializers.resolve(self.kernel_initializer, activation.code)
+        factor = 2.0 if activation.code == codes.LOGISTIC else 6.0
         coefs, intercepts = [], []
         for fan_in, fan_out in zip(units[:-1], units[1:]):
-            bound = np.sqrt(factor / (fan_in + fan_out))
-            coefs.append(random_state.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False))
-            intercepts.append(random_state.uniform(-bound, bound, fan_out).astype(dtype, copy=False))
+            if initializer is None:
+                bound = np.sqrt(factor / (fan_in + fan_out))
+                coefs.append(random_state.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False))
+                intercepts.append(random_state.uniform(-bound, bound, fan_out).astype(dtype, copy=False))
+            else:
+                coefs.append(initializer.draw(fan_in, fan_out, random_state).astype(dtype, copy=False))
+                intercepts.append(np.zeros(fan_out, dtype=dtype))
+        if self.batch_norm == "before":
+            for bias in intercepts[:-1]:
+                bias[:] = 0.0  # batch norm's beta replaces the bias
         self.coefs_, self.intercepts_ = coefs, intercepts
+        hidden = units[1:-1]
+        self.prelu_alpha_ = (
+            [np.full(width, activation.alpha_init, dtype=dtype) for width in hidden]
+            if activation.code == codes.PRELU else []
+        )
+        widths = ([units[0]] if self.batch_norm_input else []) + (list(hidden) if self.batch_norm else [])
+        self.batch_norm_gamma_ = [np.ones(width, dtype=dtype) for width in widths]
+        self.batch_norm_beta_ = [np.zeros(width, dtype=dtype) for width in widths]
+        self.batch_norm_moving_mean_ = [np.zeros(width, dtype=dtype) for width in widths]
+        self.batch_norm_moving_var_ = [np.ones(width, dtype=dtype) for width in widths]
+        _transfer.reuse_layers(self)
         if self.solver != "lbfgs":
             self.loss_curve_ = []
             self._no_improvement_count = 0
@@ -199,7 +314,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
 
-    def _check_warm_start_shapes(self, units):
+    def _check_warm_start(self, units, options):
         expected = list(zip(units[:-1], units[1:]))
         found = [np.shape(c) for c in self.coefs_]
         biases = [np.shape(b) for b in self.intercepts_]
@@ -209,14 +324,22 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 f"shapes {expected}, got {found} and bias shapes {biases}. Fit with "
                 "warm_start=False to start a new network."
             )
+        old, new = _engine.Network(units, np.float64, *self._options), _engine.Network(units, np.float64, *options)
+        if old.n_params != new.n_params or old.n_stats != new.n_stats:
+            raise ValueError(
+                "activation, batch_norm and batch_norm_input must stay as they were "
+                "fitted to continue training (warm_start or partial_fit); fit with "
+                "warm_start=False to start a new network."
+            )
+        self._options = options
 
     def _network(self, units, dtype):
-        return _engine.Network(units, HIDDEN[self.activation], OUTPUT[self.out_activation_], dtype)
+        return _engine.Network(units, dtype, *self._options)
 
-    def _set_params_vector(self, network, params):
-        """Store ``params`` and expose ``coefs_``/``intercepts_`` as views of it."""
-        self._params = params
-        self.coefs_, self.intercepts_ = network.unpack(params)
+    def _set_arrays(self, network, params, stats):
+        """Store the vectors and expose the fitted arrays as views of them."""
+        self._params, self._stats = params, stats
+        self.__dict__.update(network.unpack(params, stats))
 
     def _sample_weight(self, sample_weight, X, y):
         """Sample weights (ones when not given) in the dtype of ``X``."""
@@ -226,15 +349,24 @@ class BaseMultilayerPerceptron(BaseEstimator):
 
     # -- prediction ---------------------------------------------------------
 
-    def _forward(self, X):
-        """Output layer for ``X``: scikit-learn's input checks, with a fast path."""
+    def _vectors(self):
+        """``(params, stats)`` the fitted arrays are views of, or ``None`` if any was replaced."""
+        params, stats = self.__dict__.get("_params"), self.__dict__.get("_stats")
+        if params is None:
+            return None
+        for name in _engine.PARAMETER_PARTS:
+            if not all(a.base is params for a in getattr(self, name)):
+                return None
+        for name in _engine.STATISTICS_PARTS:
+            if not all(a.base is stats for a in getattr(self, name)):
+                return None
+        return params, stats
+
+    def _prepare(self, X):
+        """``(network, params, stats, X)`` for prediction: scikit-learn's input checks, with a fast path."""
         if "coefs_" not in self.__dict__:
             check_is_fitted(self)
-        params = self.__dict__.get("_params")
-        if params is None or not all(
-            a.base is params for a in (*self.coefs_, *self.intercepts_)
-        ):
-            params = None
+        vectors = self._vectors()
         dtype = self.coefs_[0].dtype
         if not (
             type(X) is np.ndarray
@@ -248,22 +380,44 @@ class BaseMultilayerPerceptron(BaseEstimator):
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
             if X.dtype == np.float64 and dtype == np.float32:
                 # float64 input to a float32 model: compute in float64, as scikit-learn
-                dtype, params = X.dtype, None
+                dtype, vectors = X.dtype, None
         units = [self.n_features_in_, *(b.shape[0] for b in self.intercepts_)]
         network = self._network(units, dtype)
-        if params is None:
-            params = network.pack(self.coefs_, self.intercepts_)
-        output = network.predict(params, X)
+        params, stats = vectors if vectors is not None else network.pack(self.__dict__)
+        return network, params, stats, X
+
+    def _forward(self, X):
+        """Output layer for ``X`` in inference mode."""
+        network, params, stats, X = self._prepare(X)
+        output = network.predict(params, stats, X)
         if output is None:
             validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
             raise ValueError("Input X contains NaN or infinity.")
         return output
+
+    def _forward_mc(self, X, n_samples, random_state):
+        """Mean and std of the output layer over ``n_samples`` MC-dropout passes."""
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        network, params, stats, X = self._prepare(X)
+        if not network.dropout.any():
+            raise ValueError(
+                "MC dropout needs a model trained with dropout: fit with dropout > 0 "
+                "or input_dropout > 0."
+            )
+        seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+        result = network.predict_mc(params, stats, X, n_samples, seed)
+        if result is None:
+            validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+            raise ValueError("Input X contains NaN or infinity.")
+        return result
 
     # -- persistence -------------------------------------------------------
 
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_params", None)
+        state.pop("_stats", None)
         return state
 
     def __setstate__(self, state):
@@ -271,7 +425,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if "coefs_" in state:
             units = [self.n_features_in_, *(b.shape[0] for b in self.intercepts_)]
             network = self._network(units, self.coefs_[0].dtype)
-            self._set_params_vector(network, network.pack(self.coefs_, self.intercepts_))
+            self._set_arrays(network, *network.pack(self.__dict__))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -295,8 +449,10 @@ _COMMON_DOC = """
     ----------
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         The ith element is the number of neurons in the ith hidden layer.
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
-        Activation of the hidden layers.
+    activation : str or Activation, default='relu'
+        Activation of the hidden layers: scikit-learn's 'identity', 'logistic',
+        'tanh', 'relu', or 'leaky_relu', 'rrelu', 'prelu', 'elu', 'selu',
+        'gelu', 'swish', or an object from :mod:`skdeep.activations`.
     solver : str or Optimizer, default='adam'
         'lbfgs', a stochastic optimizer's name ('sgd', 'adam', 'nadam',
         'adamax', 'adamw', 'adagrad', 'rmsprop', 'ftrl') or an object from
@@ -350,6 +506,34 @@ _COMMON_DOC = """
     callbacks : list of Callback or None, default=None
         Epoch-level hooks (:mod:`skdeep.callbacks`); one returning True from
         ``on_epoch_end`` stops training.
+    kernel_initializer : str, VarianceScaling or None, default=None
+        None draws scikit-learn's initial weights; 'glorot_uniform',
+        'glorot_normal', 'he_uniform', 'he_normal', 'lecun_uniform',
+        'lecun_normal' or a :class:`skdeep.initializers.VarianceScaling` use
+        Keras' definitions with zero biases; 'auto' picks by activation.
+    batch_norm : {'before', 'after'} or None, default=None
+        Batch normalization in every hidden layer, before the activation (the
+        dense layer then has no bias) or after it.
+    batch_norm_input : bool, default=False
+        Batch-normalize the inputs (dense X only).
+    batch_norm_momentum : float, default=0.99
+        Keras' convention: ``moving = momentum * moving + (1 - momentum) * batch``.
+    batch_norm_epsilon : float, default=1e-3
+    dropout : float or array-like of shape (n_hidden_layers,), default=0.0
+        Dropout rate after each hidden layer (inverted dropout).
+    input_dropout : float, default=0.0
+        Dropout rate on the inputs (dense X only).
+    alpha_dropout : bool, default=False
+        Use alpha dropout (keeps SELU's mean and variance) instead.
+    max_norm : float or None, default=None
+        After every step, rescale each unit's incoming weight vector to norm
+        at most ``max_norm``.
+    clipvalue, clipnorm, global_clipnorm : float or None, default=None
+        Clip each gradient element, each parameter tensor's gradient norm, or
+        the whole gradient's norm (Keras' semantics).
+    diagnostics : bool, default=False
+        Record each hidden layer's activation mean and std, gradient norm and
+        dead-unit fraction (ReLU family) per epoch in ``history_``.
 """
 
 _ATTRIBUTES_DOC = """
@@ -388,6 +572,12 @@ _ATTRIBUTES_DOC = """
         ``validation_score``, ``learning_rate``, ``time``.
     zero_weight_fraction_ : float
         Fraction of the weights (``coefs_``) that are exactly zero.
+    prelu_alpha_ : list of ndarray
+        Learned PReLU slopes of each hidden layer (empty for other activations).
+    batch_norm_gamma_, batch_norm_beta_ : list of ndarray
+        Learned scale and shift of each batch-norm layer, the input one first.
+    batch_norm_moving_mean_, batch_norm_moving_var_ : list of ndarray
+        Moving statistics of each batch-norm layer, used at inference.
 """
 
 
@@ -406,6 +596,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         uses ``sum(w) / (n_classes * sum of w in the class)`` with the sample
         weights ``w``, so a weight of 2 equals a repeated row.
 """
+        + _transfer.PARAMETERS_DOC
         + _ATTRIBUTES_DOC
         + """    classes_ : ndarray or list of ndarray
         Class labels.
@@ -443,9 +634,25 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        kernel_initializer=None,
+        batch_norm=None,
+        batch_norm_input=False,
+        batch_norm_momentum=0.99,
+        batch_norm_epsilon=1e-3,
+        dropout=0.0,
+        input_dropout=0.0,
+        alpha_dropout=False,
+        max_norm=None,
+        clipvalue=None,
+        clipnorm=None,
+        global_clipnorm=None,
+        diagnostics=False,
         l1=0.0,
         callbacks=None,
         class_weight=None,
+        pretrained=None,
+        n_reused_layers=None,
+        n_frozen_layers=0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -470,9 +677,25 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.kernel_initializer = kernel_initializer
+        self.batch_norm = batch_norm
+        self.batch_norm_input = batch_norm_input
+        self.batch_norm_momentum = batch_norm_momentum
+        self.batch_norm_epsilon = batch_norm_epsilon
+        self.dropout = dropout
+        self.input_dropout = input_dropout
+        self.alpha_dropout = alpha_dropout
+        self.max_norm = max_norm
+        self.clipvalue = clipvalue
+        self.clipnorm = clipnorm
+        self.global_clipnorm = global_clipnorm
+        self.diagnostics = diagnostics
         self.l1 = l1
         self.callbacks = callbacks
         self.class_weight = class_weight
+        self.pretrained = pretrained
+        self.n_reused_layers = n_reused_layers
+        self.n_frozen_layers = n_frozen_layers
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, eval_set=None):
@@ -552,6 +775,30 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         if self.n_outputs_ == 1:
             return np.hstack([1 - output, output])
         return output
+
+    def predict_proba_mc(self, X, n_samples=100, random_state=None):
+        """MC-dropout class probabilities: their mean and standard deviation.
+
+        Averages ``n_samples`` stochastic forward passes with dropout on and
+        batch norm in inference mode (Gal & Ghahramani, 2016), all in compiled
+        code. The model must have been trained with dropout.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        n_samples : int, default=100
+            Number of stochastic passes.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the dropout masks.
+
+        Returns
+        -------
+        mean, std : ndarray of shape (n_samples, n_classes)
+        """
+        mean, std = self._forward_mc(X, n_samples, random_state)
+        if self.n_outputs_ == 1:
+            return np.hstack([1 - mean, mean]), np.hstack([std, std])
+        return mean, std
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`."""
@@ -646,6 +893,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         Half squared error with identity output, or half Poisson deviance with
         exponential output.
 """
+        + _transfer.PARAMETERS_DOC
         + _ATTRIBUTES_DOC
     )
 
@@ -681,8 +929,24 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        kernel_initializer=None,
+        batch_norm=None,
+        batch_norm_input=False,
+        batch_norm_momentum=0.99,
+        batch_norm_epsilon=1e-3,
+        dropout=0.0,
+        input_dropout=0.0,
+        alpha_dropout=False,
+        max_norm=None,
+        clipvalue=None,
+        clipnorm=None,
+        global_clipnorm=None,
+        diagnostics=False,
         l1=0.0,
         callbacks=None,
+        pretrained=None,
+        n_reused_layers=None,
+        n_frozen_layers=0,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -708,8 +972,24 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.kernel_initializer = kernel_initializer
+        self.batch_norm = batch_norm
+        self.batch_norm_input = batch_norm_input
+        self.batch_norm_momentum = batch_norm_momentum
+        self.batch_norm_epsilon = batch_norm_epsilon
+        self.dropout = dropout
+        self.input_dropout = input_dropout
+        self.alpha_dropout = alpha_dropout
+        self.max_norm = max_norm
+        self.clipvalue = clipvalue
+        self.clipnorm = clipnorm
+        self.global_clipnorm = global_clipnorm
+        self.diagnostics = diagnostics
         self.l1 = l1
         self.callbacks = callbacks
+        self.pretrained = pretrained
+        self.n_reused_layers = n_reused_layers
+        self.n_frozen_layers = n_frozen_layers
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, eval_set=None):
@@ -762,6 +1042,28 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
         return self._output_to_prediction(self._forward(X))
+
+    def predict_mc(self, X, n_samples=100, random_state=None):
+        """MC-dropout predictions: their mean and standard deviation.
+
+        Averages ``n_samples`` stochastic forward passes with dropout on and
+        batch norm in inference mode (Gal & Ghahramani, 2016), all in compiled
+        code. The model must have been trained with dropout.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        n_samples : int, default=100
+            Number of stochastic passes.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the dropout masks.
+
+        Returns
+        -------
+        mean, std : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        mean, std = self._forward_mc(X, n_samples, random_state)
+        return self._output_to_prediction(mean), self._output_to_prediction(std)
 
     def _output_to_prediction(self, output):
         return output.ravel() if output.shape[1] == 1 else output

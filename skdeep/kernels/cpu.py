@@ -1,25 +1,35 @@
 """CPU kernels compiled with Numba: arrays in, arrays out.
 
-A network with layer widths ``units = [n_features, h_1, ..., n_outputs]`` keeps
-all its parameters in one flat vector laid out as scikit-learn's L-BFGS packs
-them: every weight matrix (row-major, ``(fan_in, fan_out)``) first, then every
-bias vector. Inputs come either dense (``Xd``, C-contiguous) or as the three
-CSR arrays (``Xv``, ``Xi``, ``Xp``); ``sparse`` says which. Rows are always
-addressed through an index array, so shuffling never copies the data.
+A network with widths ``units = [n_features, h_1, ..., n_outputs]`` keeps all
+its trainable parameters in one flat vector: every weight matrix (row-major,
+``(fan_in, fan_out)``), then every bias — scikit-learn's L-BFGS packing — then
+each layer's extra parameters (batch-norm gamma and beta of the inputs, then
+per hidden layer the PReLU slopes and batch-norm gamma and beta). Batch-norm
+moving statistics live in a second vector. :func:`layout` gives every offset.
 
-Matrix products go to BLAS through ``np.dot``; everything else is a fused loop:
-bias + activation in one pass, output activation + loss + output delta in one
-pass, and gradient finalization + optimizer step over all parameters in one
-pass. Each public kernel is compiled once per floating dtype.
+Inputs come dense (``Xd``, C-contiguous) or as CSR arrays (``Xv``, ``Xi``,
+``Xp``), ``sparse`` says which; rows are addressed through an index array, so
+shuffling never copies the data. Matrix products go to BLAS through
+``np.dot``; everything else is a fused loop. Activations, losses, optimizers
+and options arrive as integer codes and small option vectors
+(:mod:`skdeep.kernels.codes`), so each kernel compiles once per dtype.
+
+Hidden layer ``l`` computes ``z = a W + b``; ``a' = act(z)`` (batch norm
+before the activation replaces the bias: ``a' = act(BN(a W))``; after it:
+``a' = BN(act(z))``); dropout then masks ``a'`` for the next layer.
 
 References
 ----------
-Rumelhart, Hinton & Williams (1986), "Learning representations by
-back-propagating errors" (backpropagation); Kingma & Ba (2015), "Adam: a method
-for stochastic optimization", Algorithm 1; Sutskever et al. (2013), "On the
-importance of initialization and momentum in deep learning", eq. 1-4 (momentum
-and Nesterov momentum, in scikit-learn's formulation).
+Rumelhart, Hinton & Williams (1986), backpropagation. Ioffe & Szegedy (2015),
+batch normalization, Algorithm 1 and its backward pass. Srivastava et al.
+(2014), dropout (inverted scaling). Klambauer et al. (2017), SELU and alpha
+dropout. Maas et al. (2013) leaky ReLU; Xu et al. (2015) RReLU; He et al.
+(2015) PReLU; Clevert et al. (2016) ELU; Hendrycks & Gimpel (2016) GELU;
+Ramachandran et al. (2017) swish. Pascanu et al. (2013) gradient clipping;
+Srivastava et al. (2014) max-norm. Optimizers: see :func:`_update`.
 """
+
+import math
 
 import numpy as np
 from numba import njit
@@ -29,55 +39,282 @@ from skdeep.kernels import codes as C
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 
-@njit(**_JIT)
-def _n_coefs(units):
-    n = 0
-    for layer in range(units.shape[0] - 1):
-        n += units[layer] * units[layer + 1]
-    return n
+# -- layout -----------------------------------------------------------------
 
 
 @njit(**_JIT)
-def _bias_activation(Z, b, act):
-    """``Z <- act(Z + b)`` in place, one pass (scikit-learn's ``ACTIVATIONS``)."""
+def layout(units, capacity, iopt):
+    """Offsets of every layer, and the sizes of the parameter and statistics vectors.
+
+    Returns ``(offsets, n_params, n_stats)``; ``offsets`` has one row per weight
+    layer and a last row for the input, with the ``codes.L_*`` columns.
+    Activation buffers give layer ``l`` ``capacity * units[l + 1]`` values.
+    """
+    n_layers = units.shape[0] - 1
+    act = iopt[C.IO_ACTIVATION]
+    bn = iopt[C.IO_BATCH_NORM]
+    offsets = np.full((n_layers + 1, C.N_LAYOUT), -1, dtype=np.int64)
+    start = 0
+    for layer in range(n_layers):
+        offsets[layer, C.L_W] = start
+        start += units[layer] * units[layer + 1]
+    a_start = 0
+    for layer in range(n_layers):
+        offsets[layer, C.L_B] = start
+        offsets[layer, C.L_A] = a_start
+        start += units[layer + 1]
+        a_start += capacity * units[layer + 1]
+    s_start = 0
+    offsets[n_layers, C.L_X] = start
+    if iopt[C.IO_INPUT_BATCH_NORM]:
+        offsets[n_layers, C.L_G] = start
+        offsets[n_layers, C.L_S] = s_start
+        start += 2 * units[0]
+        s_start += 2 * units[0]
+    for layer in range(n_layers):
+        offsets[layer, C.L_X] = start
+        if layer == n_layers - 1:
+            continue
+        width = units[layer + 1]
+        if act == C.PRELU:
+            offsets[layer, C.L_P] = start
+            start += width
+        if bn != C.BN_NONE:
+            offsets[layer, C.L_G] = start
+            offsets[layer, C.L_S] = s_start
+            start += 2 * width
+            s_start += 2 * width
+    return offsets, start, s_start
+
+
+@njit(**_JIT)
+def _matrix(vector, units, offsets, layer):
+    start = offsets[layer, C.L_W]
+    return vector[start : start + units[layer] * units[layer + 1]].reshape((units[layer], units[layer + 1]))
+
+
+@njit(**_JIT)
+def _segment(vector, start, width):
+    return vector[start : start + width]
+
+
+@njit(**_JIT)
+def _rows(buffer, units, offsets, layer, n):
+    """Layer ``layer``'s ``(n, units[layer + 1])`` rows of an activation-shaped buffer."""
+    start = offsets[layer, C.L_A]
+    return buffer[start : start + n * units[layer + 1]].reshape((n, units[layer + 1]))
+
+
+# -- activations --------------------------------------------------------------
+
+
+@njit(**_JIT)
+def _activate(Z, A, act, alpha, slopes, prelu):
+    """``A = act(Z)``. ``slopes`` holds RReLU's slopes, ``prelu`` PReLU's per unit."""
     n, k = Z.shape
     if act == C.RELU:
         for r in range(n):
             for j in range(k):
-                Z[r, j] = max(Z[r, j] + b[j], 0.0)
+                A[r, j] = max(Z[r, j], 0.0)
     elif act == C.TANH:
         for r in range(n):
             for j in range(k):
-                Z[r, j] = np.tanh(Z[r, j] + b[j])
+                A[r, j] = np.tanh(Z[r, j])
     elif act == C.LOGISTIC:
         for r in range(n):
             for j in range(k):
-                Z[r, j] = 1.0 / (1.0 + np.exp(-(Z[r, j] + b[j])))
+                A[r, j] = 1.0 / (1.0 + np.exp(-Z[r, j]))
+    elif act == C.LEAKY_RELU or act == C.RRELU or act == C.PRELU:
+        for r in range(n):
+            for j in range(k):
+                z = Z[r, j]
+                if z >= 0.0:
+                    A[r, j] = z
+                elif act == C.LEAKY_RELU:
+                    A[r, j] = alpha * z
+                elif act == C.RRELU:
+                    A[r, j] = slopes[r, j] * z
+                else:
+                    A[r, j] = prelu[j] * z
+    elif act == C.ELU or act == C.SELU:
+        scale = C.SELU_LAMBDA if act == C.SELU else 1.0
+        a = C.SELU_ALPHA if act == C.SELU else alpha
+        for r in range(n):
+            for j in range(k):
+                z = Z[r, j]
+                A[r, j] = scale * (z if z > 0.0 else a * (np.exp(z) - 1.0))
+    elif act == C.GELU:
+        for r in range(n):
+            for j in range(k):
+                z = Z[r, j]
+                A[r, j] = 0.5 * z * (1.0 + math.erf(z / math.sqrt(2.0)))
+    elif act == C.SWISH:
+        for r in range(n):
+            for j in range(k):
+                z = Z[r, j]
+                A[r, j] = z / (1.0 + np.exp(-z))
     else:
         for r in range(n):
             for j in range(k):
-                Z[r, j] += b[j]
+                A[r, j] = Z[r, j]
 
 
 @njit(**_JIT)
-def _activation_backward(A, D, act):
-    """``D <- D * act'(.)`` in place, the derivative written through the output ``A``."""
-    n, k = A.shape
+def _activation_backward(Z, D, act, alpha, slopes, prelu, prelu_grad):
+    """``D <- D * act'(Z)`` in place; adds PReLU's slope gradient to ``prelu_grad``."""
+    n, k = Z.shape
     if act == C.RELU:
         for r in range(n):
             for j in range(k):
-                if A[r, j] == 0.0:
+                if Z[r, j] <= 0.0:
                     D[r, j] = 0.0
     elif act == C.TANH:
         for r in range(n):
             for j in range(k):
-                a = A[r, j]
+                a = np.tanh(Z[r, j])
                 D[r, j] *= 1.0 - a * a
     elif act == C.LOGISTIC:
         for r in range(n):
             for j in range(k):
-                a = A[r, j]
+                a = 1.0 / (1.0 + np.exp(-Z[r, j]))
                 D[r, j] *= a * (1.0 - a)
+    elif act == C.LEAKY_RELU or act == C.RRELU or act == C.PRELU:
+        for r in range(n):
+            for j in range(k):
+                z = Z[r, j]
+                if z >= 0.0:
+                    continue
+                if act == C.LEAKY_RELU:
+                    D[r, j] *= alpha
+                elif act == C.RRELU:
+                    D[r, j] *= slopes[r, j]
+                else:
+                    prelu_grad[j] += D[r, j] * z
+                    D[r, j] *= prelu[j]
+    elif act == C.ELU or act == C.SELU:
+        scale = C.SELU_LAMBDA if act == C.SELU else 1.0
+        a = C.SELU_ALPHA if act == C.SELU else alpha
+        for r in range(n):
+            for j in range(k):
+                z = Z[r, j]
+                D[r, j] *= scale if z > 0.0 else scale * a * np.exp(z)
+    elif act == C.GELU:
+        c = 1.0 / math.sqrt(2.0 * math.pi)
+        for r in range(n):
+            for j in range(k):
+                z = Z[r, j]
+                D[r, j] *= 0.5 * (1.0 + math.erf(z / math.sqrt(2.0))) + z * c * np.exp(-0.5 * z * z)
+    elif act == C.SWISH:
+        for r in range(n):
+            for j in range(k):
+                z = Z[r, j]
+                s = 1.0 / (1.0 + np.exp(-z))
+                D[r, j] *= s * (1.0 + z * (1.0 - s))
+
+
+# -- batch normalization and dropout -------------------------------------------
+
+
+@njit(**_JIT)
+def _batch_norm(Z, H, gamma, beta, mean, var, istd, mode, momentum, eps):
+    """``Z <- gamma * xhat + beta`` in place, ``H <- xhat``.
+
+    Training: batch mean and (biased) variance, moving statistics updated as
+    ``m <- momentum m + (1 - momentum) batch`` (Keras' convention). Otherwise
+    the moving statistics normalize.
+    """
+    n, k = Z.shape
+    if mode == C.TRAINING:
+        for j in range(k):
+            istd[j] = 0.0
+            mean_j = 0.0
+            for r in range(n):
+                mean_j += Z[r, j]
+            mean_j /= n
+            var_j = 0.0
+            for r in range(n):
+                d = Z[r, j] - mean_j
+                var_j += d * d
+            var_j /= n
+            istd[j] = 1.0 / np.sqrt(var_j + eps)
+            mean[j] = momentum * mean[j] + (1.0 - momentum) * mean_j
+            var[j] = momentum * var[j] + (1.0 - momentum) * var_j
+            for r in range(n):
+                H[r, j] = (Z[r, j] - mean_j) * istd[j]
+    else:
+        for j in range(k):
+            istd[j] = 1.0 / np.sqrt(var[j] + eps)
+        for r in range(n):
+            for j in range(k):
+                H[r, j] = (Z[r, j] - mean[j]) * istd[j]
+    for r in range(n):
+        for j in range(k):
+            Z[r, j] = gamma[j] * H[r, j] + beta[j]
+
+
+@njit(**_JIT)
+def _batch_norm_backward(D, H, gamma, istd, gamma_grad, beta_grad, sums):
+    """Backward through training-mode batch norm, in place on ``D``.
+
+    ``dz = gamma istd (dy - mean(dy) - xhat mean(dy xhat))`` (Ioffe & Szegedy,
+    2015); writes ``sum(dy xhat)`` and ``sum(dy)`` to the gamma and beta gradients.
+    """
+    n, k = D.shape
+    sum_d = sums[:k]
+    sum_dh = sums[k : 2 * k]
+    sum_d[:] = 0.0
+    sum_dh[:] = 0.0
+    for r in range(n):
+        for j in range(k):
+            sum_d[j] += D[r, j]
+            sum_dh[j] += D[r, j] * H[r, j]
+    for j in range(k):
+        gamma_grad[j] = sum_dh[j]
+        beta_grad[j] = sum_d[j]
+    for r in range(n):
+        for j in range(k):
+            D[r, j] = gamma[j] * istd[j] * (D[r, j] - sum_d[j] / n - H[r, j] * sum_dh[j] / n)
+
+
+@njit(**_JIT)
+def _dropout(A, M, rate, alpha_dropout):
+    """Mask ``A`` in place; ``M`` receives ``dA_out / dA_in``.
+
+    Inverted dropout keeps a unit with probability ``q = 1 - rate`` and scales
+    it by ``1 / q``. Alpha dropout (for SELU) sets dropped units to
+    ``-lambda * alpha`` and applies ``a x + b`` with ``a = (q (1 + rate
+    alpha'^2))^-1/2``, ``b = -a alpha' rate`` so mean and variance are kept.
+    """
+    n, k = A.shape
+    q = 1.0 - rate
+    if alpha_dropout:
+        saturation = -C.SELU_LAMBDA * C.SELU_ALPHA
+        a = (q * (1.0 + rate * saturation * saturation)) ** -0.5
+        b = -a * saturation * rate
+        for r in range(n):
+            for j in range(k):
+                if np.random.random() < q:
+                    A[r, j] = a * A[r, j] + b
+                    M[r, j] = a
+                else:
+                    A[r, j] = a * saturation + b
+                    M[r, j] = 0.0
+    else:
+        for r in range(n):
+            for j in range(k):
+                M[r, j] = 1.0 / q if np.random.random() < q else 0.0
+                A[r, j] *= M[r, j]
+
+
+@njit(**_JIT)
+def _multiply(D, M):
+    n, k = D.shape
+    for r in range(n):
+        for j in range(k):
+            D[r, j] *= M[r, j]
+
+
+# -- sparse input ------------------------------------------------------------
 
 
 @njit(**_JIT)
@@ -114,71 +351,120 @@ def _sparse_t_dot(Xv, Xi, Xp, rows, D, out):
                 o[j] += v * d[j]
 
 
-@njit(**_JIT)
-def layout(units, capacity):
-    """Offsets of each layer: rows ``[w_start, b_start, a_start]``.
+# -- forward -----------------------------------------------------------------
 
-    ``w_start``/``b_start`` index the flat parameter vector; ``a_start`` indexes
-    the activation buffer, where layer ``l`` owns ``capacity * units[l + 1]``
-    values.
+
+@njit(**_JIT)
+def _forward(Xd, Xv, Xi, Xp, sparse, rows, params, stats, units, offsets, iopt, fopt, dropout, mode, bufs, ibufs, diag):
+    """Forward pass of ``rows`` up to the output layer's pre-activation.
+
+    ``bufs = (z, a, xhat, mask, slopes, istd, sums)`` and ``ibufs = (x, x_in,
+    x_hat, x_mask)`` are work buffers (see :func:`layout`); unused ones may be
+    empty. ``Xd`` holds the dense input rows (gathered when ``mode`` is
+    training). The output layer's rows of ``z`` hold ``a W`` without the bias.
+    With a non-empty ``diag`` (training), row ``l`` accumulates for hidden
+    layer ``l`` ``[sum a, sum a^2, count, sum |grad W|, batches]`` (``a`` the
+    activation's output) and the last row each hidden unit's maximum output.
     """
-    n_layers = units.shape[0] - 1
-    offsets = np.empty((n_layers, 3), dtype=np.int64)
-    w_start = 0
-    b_start = _n_coefs(units)
-    a_start = 0
-    for layer in range(n_layers):
-        offsets[layer, 0] = w_start
-        offsets[layer, 1] = b_start
-        offsets[layer, 2] = a_start
-        w_start += units[layer] * units[layer + 1]
-        b_start += units[layer + 1]
-        a_start += capacity * units[layer + 1]
-    return offsets
-
-
-@njit(**_JIT)
-def _weights(params, units, offsets, layer):
-    fan_in, fan_out = units[layer], units[layer + 1]
-    start = offsets[layer, 0]
-    return params[start : start + fan_in * fan_out].reshape((fan_in, fan_out))
-
-
-@njit(**_JIT)
-def _bias(params, units, offsets, layer):
-    start = offsets[layer, 1]
-    return params[start : start + units[layer + 1]]
-
-
-@njit(**_JIT)
-def _activations(abuf, units, offsets, layer, n):
-    start = offsets[layer, 2]
-    k = units[layer + 1]
-    return abuf[start : start + n * k].reshape((n, k))
-
-
-@njit(**_JIT)
-def _forward(Xb, Xv, Xi, Xp, sparse, rows, params, units, offsets, act, abuf):
-    """Forward pass of ``rows`` into the activation buffer.
-
-    ``Xb`` holds the dense input rows of the batch (unused for CSR input).
-    Hidden layers hold ``act(A @ W + b)``. The output layer holds its
-    pre-activation without the bias: the caller fuses bias, output activation
-    and loss.
-    """
+    zbuf, abuf, hbuf, mbuf, rbuf, istd, _ = bufs
+    Xb, xin, xhat, xmask = ibufs
     n = rows.shape[0]
     n_layers = units.shape[0] - 1
-    for layer in range(n_layers):
-        W = _weights(params, units, offsets, layer)
-        A = _activations(abuf, units, offsets, layer, n)
-        if layer > 0:
-            np.dot(_activations(abuf, units, offsets, layer - 1, n), W, A)
-        elif sparse:
-            _sparse_dot(Xv, Xi, Xp, rows, W, A)
+    act = iopt[C.IO_ACTIVATION]
+    bn = iopt[C.IO_BATCH_NORM]
+    momentum = fopt[C.FO_BN_MOMENTUM]
+    bn_eps = fopt[C.FO_BN_EPSILON]
+    training = mode == C.TRAINING
+    dropping = mode != C.INFERENCE
+
+    if sparse:
+        Ain = Xb[:0]
+    else:
+        if training:
+            _gather_rows(Xd, rows, Xb[:n])
+            Ain = Xb[:n]
         else:
-            np.dot(Xb, W, A)
-        if layer < n_layers - 1:
-            _bias_activation(A, _bias(params, units, offsets, layer), act)
+            Ain = Xd[rows[0] : rows[0] + n]
+        input_bn = iopt[C.IO_INPUT_BATCH_NORM] != 0
+        if input_bn or (dropping and dropout[0] > 0.0):
+            X_in = xin[:n]
+            X_in[:, :] = Ain
+            if input_bn:
+                g = offsets[n_layers, C.L_G]
+                s = offsets[n_layers, C.L_S]
+                width = units[0]
+                _batch_norm(
+                    X_in, xhat[:n], _segment(params, g, width), _segment(params, g + width, width),
+                    _segment(stats, s, width), _segment(stats, s + width, width),
+                    _segment(istd, s, width), mode, momentum, bn_eps,
+                )
+            if dropping and dropout[0] > 0.0:
+                _dropout(X_in, xmask[:n], dropout[0], iopt[C.IO_ALPHA_DROPOUT])
+            Ain = X_in
+
+    for layer in range(n_layers):
+        W = _matrix(params, units, offsets, layer)
+        Z = _rows(zbuf, units, offsets, layer, n)
+        if layer == 0 and sparse:
+            _sparse_dot(Xv, Xi, Xp, rows, W, Z)
+        else:
+            np.dot(Ain, W, Z)
+        if layer == n_layers - 1:
+            break
+        width = units[layer + 1]
+        A = _rows(abuf, units, offsets, layer, n)
+        g = offsets[layer, C.L_G]
+        s = offsets[layer, C.L_S]
+        if bn == C.BN_BEFORE:
+            _batch_norm(
+                Z, _rows(hbuf, units, offsets, layer, n), _segment(params, g, width),
+                _segment(params, g + width, width), _segment(stats, s, width),
+                _segment(stats, s + width, width), _segment(istd, s, width), mode, momentum, bn_eps,
+            )
+        else:
+            b = _segment(params, offsets[layer, C.L_B], width)
+            for r in range(n):
+                for j in range(width):
+                    Z[r, j] += b[j]
+        slopes = Z[:0]
+        if act == C.RRELU:
+            slopes = _rows(rbuf, units, offsets, layer, n)
+            lower, upper = fopt[C.FO_RRELU_LOWER], fopt[C.FO_RRELU_UPPER]
+            for r in range(n):
+                for j in range(width):
+                    slopes[r, j] = lower + (upper - lower) * np.random.random() if training else 0.5 * (lower + upper)
+        p = offsets[layer, C.L_P]
+        prelu = _segment(params, p, width) if p >= 0 else params[:0]
+        _activate(Z, A, act, fopt[C.FO_ACT_ALPHA], slopes, prelu)
+        if diag.shape[0] > 0:
+            _accumulate_activations(A, diag, layer, offsets[layer, C.L_B] - offsets[0, C.L_B])
+        if bn == C.BN_AFTER:
+            _batch_norm(
+                A, _rows(hbuf, units, offsets, layer, n), _segment(params, g, width),
+                _segment(params, g + width, width), _segment(stats, s, width),
+                _segment(stats, s + width, width), _segment(istd, s, width), mode, momentum, bn_eps,
+            )
+        if dropping and dropout[layer + 1] > 0.0:
+            _dropout(A, _rows(mbuf, units, offsets, layer, n), dropout[layer + 1], iopt[C.IO_ALPHA_DROPOUT])
+        Ain = A
+
+
+@njit(**_JIT)
+def _accumulate_activations(A, diag, layer, unit_start):
+    n, k = A.shape
+    s = 0.0
+    s2 = 0.0
+    peak = diag[-1]
+    for r in range(n):
+        for j in range(k):
+            a = A[r, j]
+            s += a
+            s2 += a * a
+            if a > peak[unit_start + j]:
+                peak[unit_start + j] = a
+    diag[layer, 0] += s
+    diag[layer, 1] += s2
+    diag[layer, 2] += n * k
 
 
 @njit(**_JIT)
@@ -255,46 +541,97 @@ def _column_sums(D, out):
             out[j] += D[r, j]
 
 
+# -- backward ------------------------------------------------------------------
+
+
 @njit(**_JIT)
 def _loss_raw_grad(
-    Xd, Xv, Xi, Xp, sparse, Y, sw, rows, params, grad, units, offsets, act, out_act,
-    eps, first_trainable, xbuf, abuf, dbuf1, dbuf2,
+    Xd, Xv, Xi, Xp, sparse, Y, sw, rows, params, stats, grad, units, offsets, iopt,
+    fopt, dropout, first_trainable, bufs, ibufs, dbuf1, dbuf2, diag,
 ):
-    """Forward and backward pass over ``rows``.
+    """Training-mode forward and backward pass over ``rows``.
 
-    Writes the unnormalized data gradient (``A.T @ delta`` and column sums of
-    ``delta``, before the penalties and before dividing by the weight sum) of
-    layers ``first_trainable`` and above into ``grad`` and returns
-    ``(weighted loss sum, weight sum)``.
+    Writes the unnormalized gradient (before penalties and before dividing by
+    the weight sum) of layers ``first_trainable`` and above into ``grad`` and
+    returns ``(weighted loss sum, weight sum)``.
     """
+    zbuf, abuf, hbuf, mbuf, rbuf, istd, sums = bufs
+    Xb, xin, xhat, xmask = ibufs
     n = rows.shape[0]
-    last = units.shape[0] - 2
-    Xb = xbuf[:n]
-    if not sparse:
-        _gather_rows(Xd, rows, Xb)
-    _forward(Xb, Xv, Xi, Xp, sparse, rows, params, units, offsets, act, abuf)
+    n_layers = units.shape[0] - 1
+    last = n_layers - 1
+    act = iopt[C.IO_ACTIVATION]
+    bn = iopt[C.IO_BATCH_NORM]
+    _forward(Xd, Xv, Xi, Xp, sparse, rows, params, stats, units, offsets, iopt, fopt, dropout, C.TRAINING, bufs, ibufs, diag)
     delta = dbuf1[: n * units[last + 1]].reshape((n, units[last + 1]))
     total, sw_sum = _output_loss_delta(
-        _activations(abuf, units, offsets, last, n),
-        _bias(params, units, offsets, last), Y, sw, rows, out_act, eps, delta,
+        _rows(zbuf, units, offsets, last, n), _segment(params, offsets[last, C.L_B], units[last + 1]),
+        Y, sw, rows, iopt[C.IO_OUTPUT], fopt[C.FO_LOG_EPS], delta,
     )
+    input_bn = iopt[C.IO_INPUT_BATCH_NORM] != 0 and first_trainable == 0
+    input_changed = iopt[C.IO_INPUT_BATCH_NORM] != 0 or dropout[0] > 0.0
     spare, used = dbuf2, dbuf1
     for layer in range(last, first_trainable - 1, -1):
-        gW = _weights(grad, units, offsets, layer)
+        gW = _matrix(grad, units, offsets, layer)
         if layer > 0:
-            np.dot(_activations(abuf, units, offsets, layer - 1, n).T, delta, gW)
+            np.dot(_rows(abuf, units, offsets, layer - 1, n).T, delta, gW)
         elif sparse:
             _sparse_t_dot(Xv, Xi, Xp, rows, delta, gW)
         else:
-            np.dot(Xb.T, delta, gW)
-        _column_sums(delta, _bias(grad, units, offsets, layer))
-        if layer > first_trainable:
-            below = spare[: n * units[layer]].reshape((n, units[layer]))
-            np.dot(delta, _weights(params, units, offsets, layer).T, below)
-            _activation_backward(_activations(abuf, units, offsets, layer - 1, n), below, act)
-            spare, used = used, spare
-            delta = below
+            np.dot((xin if input_changed else Xb)[:n].T, delta, gW)
+        gb = _segment(grad, offsets[layer, C.L_B], units[layer + 1])
+        if layer < last and bn == C.BN_BEFORE:
+            gb[:] = 0.0
+        else:
+            _column_sums(delta, gb)
+        if diag.shape[0] > 0 and layer < last:
+            start = offsets[layer, C.L_W]
+            diag[layer, 3] += np.sqrt(_sum_squares(grad, start, start + units[layer] * units[layer + 1])) / sw_sum
+            diag[layer, 4] += 1.0
+        if layer == first_trainable and not (layer == 0 and input_bn):
+            break
+        width = units[layer]
+        below = spare[: n * width].reshape((n, width))
+        np.dot(delta, _matrix(params, units, offsets, layer).T, below)
+        if layer == 0:
+            if dropout[0] > 0.0:
+                _multiply(below, xmask[:n])
+            g = offsets[n_layers, C.L_G]
+            _batch_norm_backward(
+                below, xhat[:n], _segment(params, g, width), _segment(istd, offsets[n_layers, C.L_S], width),
+                _segment(grad, g, width), _segment(grad, g + width, width), sums,
+            )
+            break
+        hidden = layer - 1
+        if dropout[layer] > 0.0:
+            _multiply(below, _rows(mbuf, units, offsets, hidden, n))
+        g = offsets[hidden, C.L_G]
+        s = offsets[hidden, C.L_S]
+        H = _rows(hbuf, units, offsets, hidden, n) if bn != C.BN_NONE else below[:0]
+        if bn == C.BN_AFTER:
+            _batch_norm_backward(
+                below, H, _segment(params, g, width), _segment(istd, s, width),
+                _segment(grad, g, width), _segment(grad, g + width, width), sums,
+            )
+        p = offsets[hidden, C.L_P]
+        prelu = _segment(params, p, width) if p >= 0 else params[:0]
+        prelu_grad = _segment(grad, p, width) if p >= 0 else grad[:0]
+        prelu_grad[:] = 0.0
+        slopes = _rows(rbuf, units, offsets, hidden, n) if act == C.RRELU else below[:0]
+        _activation_backward(
+            _rows(zbuf, units, offsets, hidden, n), below, act, fopt[C.FO_ACT_ALPHA], slopes, prelu, prelu_grad
+        )
+        if bn == C.BN_BEFORE:
+            _batch_norm_backward(
+                below, H, _segment(params, g, width), _segment(istd, s, width),
+                _segment(grad, g, width), _segment(grad, g + width, width), sums,
+            )
+        spare, used = used, spare
+        delta = below
     return total, sw_sum
+
+
+# -- updates -----------------------------------------------------------------
 
 
 @njit(inline="always", **_JIT)
@@ -335,10 +672,18 @@ def _update(params, grad, slots, start, stop, alpha, l1, sw_sum, opt, lr, mu, hp
       ``l1' = l1_ftrl + l1 / sw_sum``: L1 acts proximally, so weights become exactly 0.
     * NO_UPDATE: ``grad <- g``.
 
+    A negative ``sw_sum`` means the gradient is already final (clipping):
+    ``g = raw``, while FTRL's ``l1'`` uses ``-sw_sum``.
+
     Returns ``(sum(w^2), sum(|w|))`` of the updated weights.
     """
     ftrl = opt == C.FTRL
-    l1_grad = 0.0 if ftrl else l1
+    final = sw_sum < 0.0
+    l1_prox = hp[C.HP_L1] + l1 / abs(sw_sum) if ftrl else 0.0
+    l1_grad = 0.0 if ftrl or final else l1
+    if final:
+        alpha = 0.0
+        sw_sum = 1.0
     t = float(step)
     if opt == C.SGD:
         nesterov = hp[C.HP_NESTEROV] != 0.0
@@ -415,7 +760,6 @@ def _update(params, grad, slots, start, stop, alpha, l1, sw_sum, opt, lr, mu, hp
             params[i] -= scale * m[i] / (u[i] + eps)
     elif ftrl:
         power = -hp[C.HP_LR_POWER]
-        l1_prox = hp[C.HP_L1] + l1 / sw_sum
         shrink = 2.0 * hp[C.HP_L2_SHRINKAGE]
         l2_term = 2.0 * (hp[C.HP_L2] + hp[C.HP_BETA] / (2.0 * lr))
         n = slots[0]
@@ -441,6 +785,88 @@ def _update(params, grad, slots, start, stop, alpha, l1, sw_sum, opt, lr, mu, hp
 
 
 @njit(**_JIT)
+def _clip_gradients(params, grad, offsets, units, n_params, w_first, b_first, x_first, alpha, l1, sw_sum, opt, fopt):
+    """Finalize the gradient and clip it (Pascanu et al., 2013; Keras' semantics).
+
+    Frozen parameters get a zero gradient. ``clipvalue`` clips every element;
+    ``clipnorm`` rescales each parameter tensor (weight matrix, bias, PReLU
+    slopes, gamma, beta) to at most that norm; ``global_clipnorm`` rescales the
+    whole gradient.
+    """
+    n_layers = units.shape[0] - 1
+    n_coef = offsets[0, C.L_B]
+    bias_end = offsets[n_layers, C.L_X]
+    l1_grad = 0.0 if opt == C.FTRL else l1
+    for i in range(n_params):
+        if i < n_coef:
+            grad[i] = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum) if i >= w_first else 0.0
+        elif i < bias_end:
+            grad[i] = grad[i] / sw_sum if i >= b_first else 0.0
+        else:
+            grad[i] = grad[i] / sw_sum if i >= x_first else 0.0
+    clipvalue = fopt[C.FO_CLIPVALUE]
+    if clipvalue > 0.0:
+        for i in range(n_params):
+            grad[i] = min(max(grad[i], -clipvalue), clipvalue)
+    clipnorm = fopt[C.FO_CLIPNORM]
+    if clipnorm > 0.0:
+        for layer in range(n_layers + 1):
+            if layer < n_layers:
+                w = offsets[layer, C.L_W]
+                _clip_norm(grad, w, w + units[layer] * units[layer + 1], clipnorm)
+                b = offsets[layer, C.L_B]
+                _clip_norm(grad, b, b + units[layer + 1], clipnorm)
+            width = units[layer + 1] if layer < n_layers else units[0]
+            p = offsets[layer, C.L_P]
+            if p >= 0:
+                _clip_norm(grad, p, p + width, clipnorm)
+            g = offsets[layer, C.L_G]
+            if g >= 0:
+                _clip_norm(grad, g, g + width, clipnorm)
+                _clip_norm(grad, g + width, g + 2 * width, clipnorm)
+    global_clipnorm = fopt[C.FO_GLOBAL_CLIPNORM]
+    if global_clipnorm > 0.0:
+        norm = np.sqrt(_sum_squares(grad, 0, n_params))
+        if norm > global_clipnorm:
+            for i in range(n_params):
+                grad[i] *= global_clipnorm / norm
+
+
+@njit(**_JIT)
+def _sum_squares(x, start, stop):
+    total = 0.0
+    for i in range(start, stop):
+        total += x[i] * x[i]
+    return total
+
+
+@njit(**_JIT)
+def _clip_norm(grad, start, stop, clipnorm):
+    norm = np.sqrt(_sum_squares(grad, start, stop))
+    if norm > clipnorm:
+        for i in range(start, stop):
+            grad[i] *= clipnorm / norm
+
+
+@njit(**_JIT)
+def _max_norm(params, units, offsets, first_trainable, r, norms):
+    """Rescale each unit's incoming weight vector to norm at most ``r`` (Srivastava et al., 2014)."""
+    for layer in range(first_trainable, units.shape[0] - 1):
+        W = _matrix(params, units, offsets, layer)
+        k = W.shape[1]
+        norms[:k] = 0.0
+        for i in range(W.shape[0]):
+            for j in range(k):
+                norms[j] += W[i, j] * W[i, j]
+        for j in range(k):
+            norms[j] = np.sqrt(norms[j])
+        for i in range(W.shape[0]):
+            for j in range(k):
+                if norms[j] > r:
+                    W[i, j] *= r / norms[j]
+
+
+@njit(**_JIT)
 def _penalty(params, n_coef, alpha, l1):
     """``0.5 * alpha * sum(W^2) + l1 * sum(|W|)`` over the weight matrices."""
     sumsq = 0.0
@@ -452,11 +878,14 @@ def _penalty(params, n_coef, alpha, l1):
     return 0.5 * alpha * sumsq + l1 * sumabs
 
 
+# -- entry points ------------------------------------------------------------
+
+
 @njit(**_JIT)
 def train_epoch(
-    Xd, Xv, Xi, Xp, sparse, Y, sw, order, batch_size, lrs, momenta, params, grad,
-    slots, units, act, out_act, eps, alpha, l1, opt, hp, step, first_trainable,
-    xbuf, abuf, dbuf1, dbuf2,
+    Xd, Xv, Xi, Xp, sparse, Y, sw, order, batch_size, lrs, momenta, params, stats,
+    grad, slots, units, iopt, fopt, dropout, alpha, l1, opt, hp, step, first_trainable,
+    seed, bufs, ibufs, dbuf1, dbuf2, diag,
 ):
     """One pass of minibatch training over ``order``.
 
@@ -465,8 +894,9 @@ def train_epoch(
     ``momenta[b]``. Its loss is the weighted mean loss plus
     ``(0.5 * alpha * sum(W^2) + l1 * sum(|W|)) / sum(w)`` (scikit-learn's L2
     scaling). Layers below ``first_trainable`` are frozen: the backward pass
-    stops above them and their parameters are not updated. Training stops
-    before the update of the first batch whose loss is not finite.
+    stops above them and their parameters are not updated. Dropout masks and
+    RReLU slopes come from Numba's generator seeded with ``seed``. Training
+    stops before the update of the first batch whose loss is not finite.
 
     Returns
     -------
@@ -477,11 +907,16 @@ def train_epoch(
     step : int
         Update counter after the epoch.
     """
+    np.random.seed(seed)
     n_samples = order.shape[0]
-    n_coef = _n_coefs(units)
-    offsets = layout(units, batch_size)
-    w_first = offsets[first_trainable, 0]
-    b_first = offsets[first_trainable, 1]
+    n_layers = units.shape[0] - 1
+    offsets, n_params, _ = layout(units, batch_size, iopt)
+    n_coef = offsets[0, C.L_B]
+    w_first = offsets[first_trainable, C.L_W]
+    b_first = offsets[first_trainable, C.L_B]
+    x_first = offsets[first_trainable if first_trainable > 0 else n_layers, C.L_X]
+    clipping = fopt[C.FO_CLIPVALUE] > 0.0 or fopt[C.FO_CLIPNORM] > 0.0 or fopt[C.FO_GLOBAL_CLIPNORM] > 0.0
+    max_norm = fopt[C.FO_MAX_NORM]
     frozen_penalty = _penalty(params, w_first, alpha, l1)
     penalty = _penalty(params, n_coef, alpha, l1)
     loss_sum = 0.0
@@ -490,8 +925,8 @@ def train_epoch(
         stop = min(start + batch_size, n_samples)
         rows = order[start:stop]
         total, sw_sum = _loss_raw_grad(
-            Xd, Xv, Xi, Xp, sparse, Y, sw, rows, params, grad, units, offsets, act,
-            out_act, eps, first_trainable, xbuf, abuf, dbuf1, dbuf2,
+            Xd, Xv, Xi, Xp, sparse, Y, sw, rows, params, stats, grad, units, offsets,
+            iopt, fopt, dropout, first_trainable, bufs, ibufs, dbuf1, dbuf2, diag,
         )
         loss = total / sw_sum + penalty / sw_sum
         if not np.isfinite(loss):
@@ -502,32 +937,42 @@ def train_epoch(
         mu = momenta[n_batches]
         if opt == C.NADAM:
             hp[C.HP_PRODUCT] *= mu * (1.0 - 0.5 * 0.96 ** float(step))
-        sumsq, sumabs = _update(
-            params, grad, slots, w_first, n_coef, alpha, l1, sw_sum, opt, lr, mu, hp, step
-        )
-        penalty = frozen_penalty + 0.5 * alpha * sumsq + l1 * sumabs
-        _update(params, grad, slots, b_first, params.shape[0], 0.0, 0.0, sw_sum, opt, lr, mu, hp, step)
+        divisor = sw_sum
+        if clipping:
+            _clip_gradients(params, grad, offsets, units, n_params, w_first, b_first, x_first, alpha, l1, sw_sum, opt, fopt)
+            divisor = -sw_sum
+        sumsq, sumabs = _update(params, grad, slots, w_first, n_coef, alpha, l1, divisor, opt, lr, mu, hp, step)
+        _update(params, grad, slots, b_first, offsets[n_layers, C.L_X], 0.0, 0.0, divisor, opt, lr, mu, hp, step)
+        _update(params, grad, slots, x_first, n_params, 0.0, 0.0, divisor, opt, lr, mu, hp, step)
+        if max_norm > 0.0:
+            _max_norm(params, units, offsets, first_trainable, max_norm, bufs[6])
+            penalty = _penalty(params, n_coef, alpha, l1)
+        elif clipping:
+            penalty = _penalty(params, n_coef, alpha, l1)
+        else:
+            penalty = frozen_penalty + 0.5 * alpha * sumsq + l1 * sumabs
         n_batches += 1
     return loss_sum, n_batches, step
 
 
 @njit(**_JIT)
 def loss_grad(
-    Xd, Xv, Xi, Xp, sparse, Y, sw, params, grad, units, act, out_act, eps, alpha, l1,
-    xbuf, abuf, dbuf1, dbuf2,
+    Xd, Xv, Xi, Xp, sparse, Y, sw, params, stats, grad, units, iopt, fopt, dropout,
+    alpha, l1, bufs, ibufs, dbuf1, dbuf2,
 ):
     """Full-batch loss and gradient (for L-BFGS); the gradient goes to ``grad``."""
     n_samples = Y.shape[0]
-    n_coef = _n_coefs(units)
+    offsets, n_params, _ = layout(units, n_samples, iopt)
+    n_coef = offsets[0, C.L_B]
     total, sw_sum = _loss_raw_grad(
-        Xd, Xv, Xi, Xp, sparse, Y, sw, np.arange(n_samples), params, grad, units,
-        layout(units, n_samples), act, out_act, eps, 0, xbuf, abuf, dbuf1, dbuf2,
+        Xd, Xv, Xi, Xp, sparse, Y, sw, np.arange(n_samples), params, stats, grad, units,
+        offsets, iopt, fopt, dropout, 0, bufs, ibufs, dbuf1, dbuf2, np.empty((0, 5)),
     )
     penalty = _penalty(params, n_coef, alpha, l1)
     no_slots = np.empty((0, 0), dtype=params.dtype)
-    no_hp = np.empty(0)
+    no_hp = np.zeros(C.N_HYPERPARAMETERS)
     _update(params, grad, no_slots, 0, n_coef, alpha, l1, sw_sum, C.NO_UPDATE, 0.0, 0.0, no_hp, 0)
-    _update(params, grad, no_slots, n_coef, params.shape[0], 0.0, 0.0, sw_sum, C.NO_UPDATE, 0.0, 0.0, no_hp, 0)
+    _update(params, grad, no_slots, n_coef, n_params, 0.0, 0.0, sw_sum, C.NO_UPDATE, 0.0, 0.0, no_hp, 0)
     return total / sw_sum + penalty / sw_sum
 
 
@@ -535,30 +980,92 @@ PREDICT_CHUNK = 1024
 
 
 @njit(**_JIT)
-def predict(Xd, Xv, Xi, Xp, sparse, params, units, act, out_act):
-    """Network output for every row, ``(n_samples, n_outputs)``.
+def _predict_buffers(units, capacity, n_stats, dtype_like):
+    size = 0
+    for layer in range(1, units.shape[0]):
+        size += capacity * units[layer]
+    width = 0
+    for layer in range(units.shape[0]):
+        width = max(width, units[layer])
+    bufs = (
+        np.empty(size, dtype=dtype_like.dtype), np.empty(size, dtype=dtype_like.dtype),
+        np.empty(size, dtype=dtype_like.dtype), np.empty(size, dtype=dtype_like.dtype),
+        np.empty(size, dtype=dtype_like.dtype), np.empty(max(n_stats, 1), dtype=dtype_like.dtype),
+        np.empty(2 * width, dtype=dtype_like.dtype),
+    )
+    ibufs = (
+        np.empty((0, units[0]), dtype=dtype_like.dtype), np.empty((capacity, units[0]), dtype=dtype_like.dtype),
+        np.empty((capacity, units[0]), dtype=dtype_like.dtype), np.empty((capacity, units[0]), dtype=dtype_like.dtype),
+    )
+    return bufs, ibufs
+
+
+@njit(**_JIT)
+def _all_finite(Xd, Xv, sparse):
+    values = Xv if sparse else Xd.reshape(-1)
+    for i in range(values.shape[0]):
+        if not np.isfinite(values[i]):
+            return False
+    return True
+
+
+@njit(**_JIT)
+def predict(Xd, Xv, Xi, Xp, sparse, params, stats, units, iopt, fopt, dropout):
+    """Network output for every row, ``(n_samples, n_outputs)``, in inference mode.
 
     Rows go through in chunks of ``PREDICT_CHUNK`` so memory stays bounded.
     Returns an empty ``(0, 0)`` array when the input holds a non-finite value.
     """
-    values = Xv if sparse else Xd.reshape(-1)
-    for i in range(values.shape[0]):
-        if not np.isfinite(values[i]):
-            return np.empty((0, 0), dtype=params.dtype)
+    if not _all_finite(Xd, Xv, sparse):
+        return np.empty((0, 0), dtype=params.dtype)
     n_samples = Xp.shape[0] - 1 if sparse else Xd.shape[0]
     capacity = min(n_samples, PREDICT_CHUNK)
-    offsets = layout(units, capacity)
+    offsets, _, n_stats = layout(units, capacity, iopt)
+    bufs, ibufs = _predict_buffers(units, capacity, n_stats, params)
     last = units.shape[0] - 2
-    n_act = 0
-    for layer in range(1, units.shape[0]):
-        n_act += capacity * units[layer]
-    abuf = np.empty(n_act, dtype=params.dtype)
     out = np.empty((n_samples, units[last + 1]), dtype=params.dtype)
+    no_diag = np.empty((0, 5))
     for start in range(0, n_samples, capacity):
         stop = min(start + capacity, n_samples)
         rows = np.arange(start, stop)
-        _forward(Xd[start:stop], Xv, Xi, Xp, sparse, rows, params, units, offsets, act, abuf)
-        A = _activations(abuf, units, offsets, last, rows.shape[0])
-        _output(A, _bias(params, units, offsets, last), out_act)
-        out[start : start + rows.shape[0]] = A
+        _forward(Xd, Xv, Xi, Xp, sparse, rows, params, stats, units, offsets, iopt, fopt, dropout, C.INFERENCE, bufs, ibufs, no_diag)
+        Z = _rows(bufs[0], units, offsets, last, stop - start)
+        _output(Z, _segment(params, offsets[last, C.L_B], units[last + 1]), iopt[C.IO_OUTPUT])
+        out[start:stop] = Z
     return out
+
+
+@njit(**_JIT)
+def predict_mc(Xd, Xv, Xi, Xp, sparse, params, stats, units, iopt, fopt, dropout, n_passes, seed):
+    """Mean and standard deviation of the output over ``n_passes`` MC-dropout passes.
+
+    Dropout stays on, batch norm uses its moving statistics (Gal & Ghahramani,
+    2016). Returns ``(mean, std)``, each ``(n_samples, n_outputs)``; empty
+    arrays when the input holds a non-finite value.
+    """
+    if not _all_finite(Xd, Xv, sparse):
+        return np.empty((0, 0), dtype=params.dtype), np.empty((0, 0), dtype=params.dtype)
+    np.random.seed(seed)
+    n_samples = Xp.shape[0] - 1 if sparse else Xd.shape[0]
+    capacity = min(n_samples, PREDICT_CHUNK)
+    offsets, _, n_stats = layout(units, capacity, iopt)
+    bufs, ibufs = _predict_buffers(units, capacity, n_stats, params)
+    last = units.shape[0] - 2
+    k = units[last + 1]
+    total = np.zeros((n_samples, k))
+    total_sq = np.zeros((n_samples, k))
+    no_diag = np.empty((0, 5))
+    for _ in range(n_passes):
+        for start in range(0, n_samples, capacity):
+            stop = min(start + capacity, n_samples)
+            rows = np.arange(start, stop)
+            _forward(Xd, Xv, Xi, Xp, sparse, rows, params, stats, units, offsets, iopt, fopt, dropout, C.MC_DROPOUT, bufs, ibufs, no_diag)
+            Z = _rows(bufs[0], units, offsets, last, stop - start)
+            _output(Z, _segment(params, offsets[last, C.L_B], k), iopt[C.IO_OUTPUT])
+            for r in range(stop - start):
+                for j in range(k):
+                    total[start + r, j] += Z[r, j]
+                    total_sq[start + r, j] += Z[r, j] * Z[r, j]
+    mean = total / n_passes
+    var = np.maximum(total_sq / n_passes - mean * mean, 0.0)
+    return mean.astype(params.dtype), np.sqrt(var).astype(params.dtype)
