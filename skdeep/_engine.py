@@ -169,7 +169,7 @@ class _Buffers:
             np.empty((0 if sparse else capacity, n_features), dtype=dtype),
             *(np.empty((capacity if input_work else 0, n_features), dtype=dtype) for _ in range(3)),
         )
-        self.dbuf1 = empty(capacity * int(units[1:].max()))
+        self.dbuf1 = empty(capacity * int(units.max()))
         self.dbuf2 = np.empty_like(self.dbuf1)
 
 
@@ -376,10 +376,10 @@ def _diagnostics(network, diag):
     start = 0
     for layer, width in enumerate(network.units[1:-1]):
         total, total_sq, count, grad_norms, n_batches = diag[layer, :5]
-        mean = total / count
+        mean = float(total / count)
         entries[f"activation_mean_{layer + 1}"] = mean
         entries[f"activation_std_{layer + 1}"] = float(np.sqrt(max(total_sq / count - mean * mean, 0.0)))
-        entries[f"gradient_norm_{layer + 1}"] = grad_norms / n_batches if n_batches else 0.0
+        entries[f"gradient_norm_{layer + 1}"] = float(grad_norms / n_batches) if n_batches else 0.0
         if relu_family:
             entries[f"dead_fraction_{layer + 1}"] = float(np.mean(diag[-1, start : start + width] <= 0.0))
         start += width
