@@ -363,10 +363,10 @@ def fit_stochastic(
         warnings.warn("Training interrupted by user.")
     finally:
         progress.close()
-    if best_params is not None:
-        np.copyto(params, best_params)
-    for callback in callbacks:
-        callback.on_train_end(state)
+        if best_params is not None:
+            np.copyto(params, best_params)
+        for callback in callbacks:
+            callback.on_train_end(state)
 
 
 def _diagnostics(network, diag):

@@ -220,15 +220,7 @@ def reuse_layers(estimator):
             f"batch_norm_input={estimator.batch_norm_input}. They must match."
         )
     coefs, intercepts = estimator.coefs_, estimator.intercepts_
-    expected = [c.shape for c in source.coefs[:n_reused]]
-    found = [c.shape for c in coefs[:n_reused]]
-    if found != expected:
-        raise ValueError(
-            f"The {n_reused} reused layers have weight shapes {expected}, this network's "
-            f"lowest layers {found}: hidden_layer_sizes must begin with "
-            f"{tuple(s[1] for s in expected)}."
-        )
-    into_output = n_reused == len(coefs)
+    into_output = n_reused >= len(coefs)
     from_output = source.out_activation is not None and n_reused == n_available
     if into_output and not from_output:
         raise ValueError(
@@ -245,6 +237,14 @@ def reuse_layers(estimator):
         raise ValueError(
             f"The pretrained output layer uses out_activation={source.out_activation!r}, "
             f"this network {estimator.out_activation_!r}."
+        )
+    expected = [c.shape for c in source.coefs[:n_reused]]
+    found = [c.shape for c in coefs[:n_reused]]
+    if found != expected:
+        raise ValueError(
+            f"The {n_reused} reused layers have weight shapes {expected}, this network's "
+            f"lowest layers {found}: hidden_layer_sizes must begin with "
+            f"{tuple(s[1] for s in expected)}."
         )
     for layer in range(n_reused):
         coefs[layer][...] = source.coefs[layer]

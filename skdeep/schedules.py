@@ -23,6 +23,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from skdeep.optimizers import SGD
+
 
 class Schedule(BaseEstimator):
     """Base class: a constant learning rate ``lr0``.
@@ -33,6 +35,7 @@ class Schedule(BaseEstimator):
     """
 
     per_batch = False
+    _parameter_constraints: dict = {}
 
     def _start(self, state, lr0, n_batches, max_iter):
         """Called at the start of every fit; sets up missing state entries."""
@@ -240,7 +243,7 @@ class ReduceOnPlateau(Schedule):
             state["wait"] = 0
             return
         state["wait"] += 1
-        if state["wait"] > self.patience:
+        if state["wait"] >= self.patience:
             state["learning_rate"] = max(state["learning_rate"] * self.factor, self.min_learning_rate)
             state["wait"] = 0
 
@@ -355,14 +358,15 @@ def resolve(estimator):
     """The schedule an estimator's ``learning_rate`` describes.
 
     scikit-learn's strings keep scikit-learn's meaning: ``"invscaling"`` and
-    ``"adaptive"`` act only with ``solver="sgd"``.
+    ``"adaptive"`` act only with SGD (``"sgd"`` or an ``SGD`` object).
     """
     learning_rate = estimator.learning_rate
     if not isinstance(learning_rate, str):
         learning_rate._validate_params()
         return learning_rate
-    if learning_rate == "invscaling" and estimator.solver == "sgd":
+    sgd = isinstance(estimator.solver, SGD) or estimator.solver == "sgd"
+    if learning_rate == "invscaling" and sgd:
         return InvScaling(power_t=estimator.power_t)
-    if learning_rate == "adaptive" and estimator.solver == "sgd":
+    if learning_rate == "adaptive" and sgd:
         return Adaptive()
     return Constant()

@@ -670,6 +670,7 @@ def _update(params, grad, slots, start, stop, alpha, l1, sw_sum, opt, lr, mu, hp
       ``n' = n + g^2``; ``z <- z + g + 2 l2s w - (n'^p - n^p) / lr w``;
       ``w <- (clip(z, -l1', l1') - z) / (n'^p / lr + 2 (l2 + beta / (2 lr)))``,
       ``l1' = l1_ftrl + l1 / sw_sum``: L1 acts proximally, so weights become exactly 0.
+      A zero learning rate leaves the weights as they are.
     * NO_UPDATE: ``grad <- g``.
 
     A negative ``sw_sum`` means the gradient is already final (clipping):
@@ -758,7 +759,7 @@ def _update(params, grad, slots, start, stop, alpha, l1, sw_sum, opt, lr, mu, hp
             m[i] += (g - m[i]) * (1.0 - mu)
             u[i] = max(b2 * u[i], abs(g))
             params[i] -= scale * m[i] / (u[i] + eps)
-    elif ftrl:
+    elif ftrl and lr > 0.0:
         power = -hp[C.HP_LR_POWER]
         shrink = 2.0 * hp[C.HP_L2_SHRINKAGE]
         l2_term = 2.0 * (hp[C.HP_L2] + hp[C.HP_BETA] / (2.0 * lr))
