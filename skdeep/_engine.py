@@ -169,6 +169,7 @@ class _Buffers:
             np.empty((0 if sparse else capacity, n_features), dtype=dtype),
             *(np.empty((capacity if input_work else 0, n_features), dtype=dtype) for _ in range(3)),
         )
+        self.keys = np.empty(capacity, dtype=np.uint64)
         self.dbuf1 = empty(capacity * int(units.max()))
         self.dbuf2 = np.empty_like(self.dbuf1)
 
@@ -189,7 +190,7 @@ def fit_lbfgs(
         np.copyto(params, x, casting="unsafe")
         loss = kernels.loss_grad(
             *data, Y, sw, params, stats, buffers.grad, *network._kernel_args(), alpha, l1,
-            buffers.bufs, buffers.ibufs, buffers.dbuf1, buffers.dbuf2,
+            0, buffers.bufs, buffers.ibufs, buffers.keys, buffers.dbuf1, buffers.dbuf2,
         )
         return loss, buffers.grad.astype(np.float64)
 
@@ -281,6 +282,9 @@ def fit_stochastic(
     position = state._schedule_state
     schedule._start(position, learning_rate_init, n_batches, max_iter)
     random_masks = bool(network.dropout.any()) or network.iopt[codes.IO_ACTIVATION] == codes.RRELU
+    # One draw per fit, mixed with the epoch number: the masks do not depend on
+    # how many draws shuffling took, so weighting a row by 2 equals repeating it.
+    base_seed = random_state.randint(np.iinfo(np.int32).max) if random_masks else 0
     n_hidden = len(network.units) - 2
     diag = np.zeros((n_hidden + 1, max(5, int(network.units[1:-1].sum()))) if diagnostics else (0, 5))
     progress = Progress(verbose, max_iter)
@@ -298,7 +302,7 @@ def fit_stochastic(
             lrs, momenta = schedule._rates(position, learning_rate_init, n_batches, optimizer.momentum)
             snapshots.reverse()
             np.copyto(snapshots[0], params)
-            seed = random_state.randint(np.iinfo(np.int32).max) if random_masks else 0
+            seed = (base_seed + 1_000_003 * position["epoch"]) % 2**62
             if diagnostics:
                 diag[:-1] = 0.0
                 diag[-1] = -np.inf
@@ -306,7 +310,7 @@ def fit_stochastic(
                 *data, Y, sw, order, batch_size, lrs, momenta, params, stats, buffers.grad,
                 optimizer.slots, *network._kernel_args(), alpha, l1, optimizer.code,
                 optimizer.hyperparameters, optimizer.step, first_trainable, seed,
-                buffers.bufs, buffers.ibufs, buffers.dbuf1, buffers.dbuf2, diag,
+                buffers.bufs, buffers.ibufs, buffers.keys, buffers.dbuf1, buffers.dbuf2, diag,
             )
             if done < n_batches or not np.isfinite(params).all():
                 np.copyto(params, snapshots[1] if done == 0 else snapshots[0])

@@ -212,30 +212,86 @@ def _activation_backward(Z, D, act, alpha, slopes, prelu, prelu_grad):
                 D[r, j] *= s * (1.0 + z * (1.0 - s))
 
 
+# -- randomness ----------------------------------------------------------------
+#
+# Dropout masks and RReLU slopes come from a counter-based generator: the
+# number for unit ``j`` of layer ``salt`` of a sample is a hash of the epoch
+# seed, the sample's values, ``salt`` and ``j`` (SplitMix64's finalizer,
+# Steele et al., 2014). A sample therefore gets the same mask wherever it sits
+# in the data, so weighting a row by 2 equals repeating it, and results do not
+# depend on batch composition.
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(inline="always", **_JIT)
+def _mix(x):
+    x = (x ^ (x >> np.uint64(30))) * _MIX_1
+    x = (x ^ (x >> np.uint64(27))) * _MIX_2
+    return x ^ (x >> np.uint64(31))
+
+
+@njit(inline="always", **_JIT)
+def _uniform(key, salt, j):
+    """A number in [0, 1) for unit ``j`` of layer ``salt`` of the sample with ``key``."""
+    h = _mix(key + (np.uint64(salt) << np.uint64(40)) + (np.uint64(j) + np.uint64(1)) * _GOLDEN)
+    return np.float64(h >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(inline="always", **_JIT)
+def _value_hash(v, j):
+    return _mix(np.uint64(np.int64(v * 1048576.0)) ^ ((np.uint64(j) + np.uint64(1)) * _GOLDEN))
+
+
+@njit(**_JIT)
+def _row_keys(Xd, Xv, Xi, Xp, sparse, rows, seed, keys):
+    """``keys[r]``: hash of the seed and the nonzero values of row ``rows[r]``.
+
+    Dense and CSR input give the same keys.
+    """
+    for r in range(rows.shape[0]):
+        i = rows[r]
+        h = np.uint64(0)
+        if sparse:
+            for p in range(Xp[i], Xp[i + 1]):
+                if Xv[p] != 0.0:
+                    h += _value_hash(Xv[p], Xi[p])
+        else:
+            for j in range(Xd.shape[1]):
+                if Xd[i, j] != 0.0:
+                    h += _value_hash(Xd[i, j], j)
+        keys[r] = _mix(h ^ np.uint64(seed))
+
+
 # -- batch normalization and dropout -------------------------------------------
 
 
 @njit(**_JIT)
-def _batch_norm(Z, H, gamma, beta, mean, var, istd, mode, momentum, eps):
+def _batch_norm(Z, H, gamma, beta, mean, var, istd, mode, momentum, eps, sw, rows):
     """``Z <- gamma * xhat + beta`` in place, ``H <- xhat``.
 
-    Training: batch mean and (biased) variance, moving statistics updated as
-    ``m <- momentum m + (1 - momentum) batch`` (Keras' convention). Otherwise
-    the moving statistics normalize.
+    Training: the batch's mean and (biased) variance, weighted by the sample
+    weights ``sw[rows]`` (so a weight of 2 equals a repeated row), and moving
+    statistics updated as ``m <- momentum m + (1 - momentum) batch`` (Keras'
+    convention). Otherwise the moving statistics normalize.
     """
     n, k = Z.shape
     if mode == C.TRAINING:
+        total = 0.0
+        for r in range(n):
+            total += sw[rows[r]]
         for j in range(k):
-            istd[j] = 0.0
             mean_j = 0.0
             for r in range(n):
-                mean_j += Z[r, j]
-            mean_j /= n
+                mean_j += sw[rows[r]] * Z[r, j]
+            mean_j /= total
             var_j = 0.0
             for r in range(n):
                 d = Z[r, j] - mean_j
-                var_j += d * d
-            var_j /= n
+                var_j += sw[rows[r]] * d * d
+            var_j /= total
             istd[j] = 1.0 / np.sqrt(var_j + eps)
             mean[j] = momentum * mean[j] + (1.0 - momentum) * mean_j
             var[j] = momentum * var[j] + (1.0 - momentum) * var_j
@@ -253,13 +309,18 @@ def _batch_norm(Z, H, gamma, beta, mean, var, istd, mode, momentum, eps):
 
 
 @njit(**_JIT)
-def _batch_norm_backward(D, H, gamma, istd, gamma_grad, beta_grad, sums):
+def _batch_norm_backward(D, H, gamma, istd, gamma_grad, beta_grad, sums, sw, rows):
     """Backward through training-mode batch norm, in place on ``D``.
 
-    ``dz = gamma istd (dy - mean(dy) - xhat mean(dy xhat))`` (Ioffe & Szegedy,
-    2015); writes ``sum(dy xhat)`` and ``sum(dy)`` to the gamma and beta gradients.
+    ``dz_r = gamma istd (dy_r - (w_r / W) sum(dy) - xhat_r (w_r / W) sum(dy xhat))``
+    with sample weights ``w`` summing to ``W`` (Ioffe & Szegedy, 2015, with
+    weighted statistics); writes ``sum(dy xhat)`` and ``sum(dy)`` to the gamma
+    and beta gradients.
     """
     n, k = D.shape
+    total = 0.0
+    for r in range(n):
+        total += sw[rows[r]]
     sum_d = sums[:k]
     sum_dh = sums[k : 2 * k]
     sum_d[:] = 0.0
@@ -272,12 +333,13 @@ def _batch_norm_backward(D, H, gamma, istd, gamma_grad, beta_grad, sums):
         gamma_grad[j] = sum_dh[j]
         beta_grad[j] = sum_d[j]
     for r in range(n):
+        share = sw[rows[r]] / total
         for j in range(k):
-            D[r, j] = gamma[j] * istd[j] * (D[r, j] - sum_d[j] / n - H[r, j] * sum_dh[j] / n)
+            D[r, j] = gamma[j] * istd[j] * (D[r, j] - share * (sum_d[j] + H[r, j] * sum_dh[j]))
 
 
 @njit(**_JIT)
-def _dropout(A, M, rate, alpha_dropout):
+def _dropout(A, M, rate, alpha_dropout, keys, salt):
     """Mask ``A`` in place; ``M`` receives ``dA_out / dA_in``.
 
     Inverted dropout keeps a unit with probability ``q = 1 - rate`` and scales
@@ -293,7 +355,7 @@ def _dropout(A, M, rate, alpha_dropout):
         b = -a * saturation * rate
         for r in range(n):
             for j in range(k):
-                if np.random.random() < q:
+                if _uniform(keys[r], salt, j) < q:
                     A[r, j] = a * A[r, j] + b
                     M[r, j] = a
                 else:
@@ -302,7 +364,7 @@ def _dropout(A, M, rate, alpha_dropout):
     else:
         for r in range(n):
             for j in range(k):
-                M[r, j] = 1.0 / q if np.random.random() < q else 0.0
+                M[r, j] = 1.0 / q if _uniform(keys[r], salt, j) < q else 0.0
                 A[r, j] *= M[r, j]
 
 
@@ -355,12 +417,13 @@ def _sparse_t_dot(Xv, Xi, Xp, rows, D, out):
 
 
 @njit(**_JIT)
-def _forward(Xd, Xv, Xi, Xp, sparse, rows, params, stats, units, offsets, iopt, fopt, dropout, mode, bufs, ibufs, diag):
+def _forward(Xd, Xv, Xi, Xp, sparse, rows, sw, params, stats, units, offsets, iopt, fopt, dropout, mode, seed, bufs, ibufs, keys, diag):
     """Forward pass of ``rows`` up to the output layer's pre-activation.
 
     ``bufs = (z, a, xhat, mask, slopes, istd, sums)`` and ``ibufs = (x, x_in,
     x_hat, x_mask)`` are work buffers (see :func:`layout`); unused ones may be
-    empty. ``Xd`` holds the dense input rows (gathered when ``mode`` is
+    empty. ``sw`` weighs the batch statistics of training-mode batch norm;
+    ``seed`` and ``keys`` (one per row) drive dropout and RReLU. ``Xd`` holds the dense input rows (gathered when ``mode`` is
     training). The output layer's rows of ``z`` hold ``a W`` without the bias.
     With a non-empty ``diag`` (training), row ``l`` accumulates for hidden
     layer ``l`` ``[sum a, sum a^2, count, sum |grad W|, batches]`` (``a`` the
@@ -376,6 +439,8 @@ def _forward(Xd, Xv, Xi, Xp, sparse, rows, params, stats, units, offsets, iopt, 
     bn_eps = fopt[C.FO_BN_EPSILON]
     training = mode == C.TRAINING
     dropping = mode != C.INFERENCE
+    if (dropping and dropout.any()) or (training and act == C.RRELU):
+        _row_keys(Xd, Xv, Xi, Xp, sparse, rows, seed, keys)
 
     if sparse:
         Ain = Xb[:0]
@@ -396,10 +461,10 @@ def _forward(Xd, Xv, Xi, Xp, sparse, rows, params, stats, units, offsets, iopt, 
                 _batch_norm(
                     X_in, xhat[:n], _segment(params, g, width), _segment(params, g + width, width),
                     _segment(stats, s, width), _segment(stats, s + width, width),
-                    _segment(istd, s, width), mode, momentum, bn_eps,
+                    _segment(istd, s, width), mode, momentum, bn_eps, sw, rows,
                 )
             if dropping and dropout[0] > 0.0:
-                _dropout(X_in, xmask[:n], dropout[0], iopt[C.IO_ALPHA_DROPOUT])
+                _dropout(X_in, xmask[:n], dropout[0], iopt[C.IO_ALPHA_DROPOUT], keys, 0)
             Ain = X_in
 
     for layer in range(n_layers):
@@ -420,6 +485,7 @@ def _forward(Xd, Xv, Xi, Xp, sparse, rows, params, stats, units, offsets, iopt, 
                 Z, _rows(hbuf, units, offsets, layer, n), _segment(params, g, width),
                 _segment(params, g + width, width), _segment(stats, s, width),
                 _segment(stats, s + width, width), _segment(istd, s, width), mode, momentum, bn_eps,
+                sw, rows,
             )
         else:
             b = _segment(params, offsets[layer, C.L_B], width)
@@ -432,7 +498,7 @@ def _forward(Xd, Xv, Xi, Xp, sparse, rows, params, stats, units, offsets, iopt, 
             lower, upper = fopt[C.FO_RRELU_LOWER], fopt[C.FO_RRELU_UPPER]
             for r in range(n):
                 for j in range(width):
-                    slopes[r, j] = lower + (upper - lower) * np.random.random() if training else 0.5 * (lower + upper)
+                    slopes[r, j] = lower + (upper - lower) * _uniform(keys[r], 2 * n_layers + layer, j) if training else 0.5 * (lower + upper)
         p = offsets[layer, C.L_P]
         prelu = _segment(params, p, width) if p >= 0 else params[:0]
         _activate(Z, A, act, fopt[C.FO_ACT_ALPHA], slopes, prelu)
@@ -443,9 +509,10 @@ def _forward(Xd, Xv, Xi, Xp, sparse, rows, params, stats, units, offsets, iopt, 
                 A, _rows(hbuf, units, offsets, layer, n), _segment(params, g, width),
                 _segment(params, g + width, width), _segment(stats, s, width),
                 _segment(stats, s + width, width), _segment(istd, s, width), mode, momentum, bn_eps,
+                sw, rows,
             )
         if dropping and dropout[layer + 1] > 0.0:
-            _dropout(A, _rows(mbuf, units, offsets, layer, n), dropout[layer + 1], iopt[C.IO_ALPHA_DROPOUT])
+            _dropout(A, _rows(mbuf, units, offsets, layer, n), dropout[layer + 1], iopt[C.IO_ALPHA_DROPOUT], keys, layer + 1)
         Ain = A
 
 
@@ -547,7 +614,7 @@ def _column_sums(D, out):
 @njit(**_JIT)
 def _loss_raw_grad(
     Xd, Xv, Xi, Xp, sparse, Y, sw, rows, params, stats, grad, units, offsets, iopt,
-    fopt, dropout, first_trainable, bufs, ibufs, dbuf1, dbuf2, diag,
+    fopt, dropout, first_trainable, seed, bufs, ibufs, keys, dbuf1, dbuf2, diag,
 ):
     """Training-mode forward and backward pass over ``rows``.
 
@@ -562,7 +629,7 @@ def _loss_raw_grad(
     last = n_layers - 1
     act = iopt[C.IO_ACTIVATION]
     bn = iopt[C.IO_BATCH_NORM]
-    _forward(Xd, Xv, Xi, Xp, sparse, rows, params, stats, units, offsets, iopt, fopt, dropout, C.TRAINING, bufs, ibufs, diag)
+    _forward(Xd, Xv, Xi, Xp, sparse, rows, sw, params, stats, units, offsets, iopt, fopt, dropout, C.TRAINING, seed, bufs, ibufs, keys, diag)
     delta = dbuf1[: n * units[last + 1]].reshape((n, units[last + 1]))
     total, sw_sum = _output_loss_delta(
         _rows(zbuf, units, offsets, last, n), _segment(params, offsets[last, C.L_B], units[last + 1]),
@@ -599,7 +666,7 @@ def _loss_raw_grad(
             g = offsets[n_layers, C.L_G]
             _batch_norm_backward(
                 below, xhat[:n], _segment(params, g, width), _segment(istd, offsets[n_layers, C.L_S], width),
-                _segment(grad, g, width), _segment(grad, g + width, width), sums,
+                _segment(grad, g, width), _segment(grad, g + width, width), sums, sw, rows,
             )
             break
         hidden = layer - 1
@@ -611,7 +678,7 @@ def _loss_raw_grad(
         if bn == C.BN_AFTER:
             _batch_norm_backward(
                 below, H, _segment(params, g, width), _segment(istd, s, width),
-                _segment(grad, g, width), _segment(grad, g + width, width), sums,
+                _segment(grad, g, width), _segment(grad, g + width, width), sums, sw, rows,
             )
         p = offsets[hidden, C.L_P]
         prelu = _segment(params, p, width) if p >= 0 else params[:0]
@@ -624,7 +691,7 @@ def _loss_raw_grad(
         if bn == C.BN_BEFORE:
             _batch_norm_backward(
                 below, H, _segment(params, g, width), _segment(istd, s, width),
-                _segment(grad, g, width), _segment(grad, g + width, width), sums,
+                _segment(grad, g, width), _segment(grad, g + width, width), sums, sw, rows,
             )
         spare, used = used, spare
         delta = below
@@ -886,7 +953,7 @@ def _penalty(params, n_coef, alpha, l1):
 def train_epoch(
     Xd, Xv, Xi, Xp, sparse, Y, sw, order, batch_size, lrs, momenta, params, stats,
     grad, slots, units, iopt, fopt, dropout, alpha, l1, opt, hp, step, first_trainable,
-    seed, bufs, ibufs, dbuf1, dbuf2, diag,
+    seed, bufs, ibufs, keys, dbuf1, dbuf2, diag,
 ):
     """One pass of minibatch training over ``order``.
 
@@ -896,8 +963,9 @@ def train_epoch(
     ``(0.5 * alpha * sum(W^2) + l1 * sum(|W|)) / sum(w)`` (scikit-learn's L2
     scaling). Layers below ``first_trainable`` are frozen: the backward pass
     stops above them and their parameters are not updated. Dropout masks and
-    RReLU slopes come from Numba's generator seeded with ``seed``. Training
-    stops before the update of the first batch whose loss is not finite.
+    RReLU slopes are drawn from ``seed`` and each sample's values (see
+    :func:`_uniform`). Training stops before the update of the first batch whose
+    loss is not finite.
 
     Returns
     -------
@@ -908,7 +976,6 @@ def train_epoch(
     step : int
         Update counter after the epoch.
     """
-    np.random.seed(seed)
     n_samples = order.shape[0]
     n_layers = units.shape[0] - 1
     offsets, n_params, _ = layout(units, batch_size, iopt)
@@ -927,7 +994,7 @@ def train_epoch(
         rows = order[start:stop]
         total, sw_sum = _loss_raw_grad(
             Xd, Xv, Xi, Xp, sparse, Y, sw, rows, params, stats, grad, units, offsets,
-            iopt, fopt, dropout, first_trainable, bufs, ibufs, dbuf1, dbuf2, diag,
+            iopt, fopt, dropout, first_trainable, seed, bufs, ibufs, keys, dbuf1, dbuf2, diag,
         )
         loss = total / sw_sum + penalty / sw_sum
         if not np.isfinite(loss):
@@ -959,7 +1026,7 @@ def train_epoch(
 @njit(**_JIT)
 def loss_grad(
     Xd, Xv, Xi, Xp, sparse, Y, sw, params, stats, grad, units, iopt, fopt, dropout,
-    alpha, l1, bufs, ibufs, dbuf1, dbuf2,
+    alpha, l1, seed, bufs, ibufs, keys, dbuf1, dbuf2,
 ):
     """Full-batch loss and gradient (for L-BFGS); the gradient goes to ``grad``."""
     n_samples = Y.shape[0]
@@ -967,7 +1034,7 @@ def loss_grad(
     n_coef = offsets[0, C.L_B]
     total, sw_sum = _loss_raw_grad(
         Xd, Xv, Xi, Xp, sparse, Y, sw, np.arange(n_samples), params, stats, grad, units,
-        offsets, iopt, fopt, dropout, 0, bufs, ibufs, dbuf1, dbuf2, np.empty((0, 5)),
+        offsets, iopt, fopt, dropout, 0, seed, bufs, ibufs, keys, dbuf1, dbuf2, np.empty((0, 5)),
     )
     penalty = _penalty(params, n_coef, alpha, l1)
     no_slots = np.empty((0, 0), dtype=params.dtype)
@@ -1026,10 +1093,15 @@ def predict(Xd, Xv, Xi, Xp, sparse, params, stats, units, iopt, fopt, dropout):
     last = units.shape[0] - 2
     out = np.empty((n_samples, units[last + 1]), dtype=params.dtype)
     no_diag = np.empty((0, 5))
+    no_weights = np.empty(0, dtype=params.dtype)
+    no_keys = np.empty(0, dtype=np.uint64)
     for start in range(0, n_samples, capacity):
         stop = min(start + capacity, n_samples)
         rows = np.arange(start, stop)
-        _forward(Xd, Xv, Xi, Xp, sparse, rows, params, stats, units, offsets, iopt, fopt, dropout, C.INFERENCE, bufs, ibufs, no_diag)
+        _forward(
+            Xd, Xv, Xi, Xp, sparse, rows, no_weights, params, stats, units, offsets, iopt,
+            fopt, dropout, C.INFERENCE, 0, bufs, ibufs, no_keys, no_diag,
+        )
         Z = _rows(bufs[0], units, offsets, last, stop - start)
         _output(Z, _segment(params, offsets[last, C.L_B], units[last + 1]), iopt[C.IO_OUTPUT])
         out[start:stop] = Z
@@ -1046,7 +1118,6 @@ def predict_mc(Xd, Xv, Xi, Xp, sparse, params, stats, units, iopt, fopt, dropout
     """
     if not _all_finite(Xd, Xv, sparse):
         return np.empty((0, 0), dtype=params.dtype), np.empty((0, 0), dtype=params.dtype)
-    np.random.seed(seed)
     n_samples = Xp.shape[0] - 1 if sparse else Xd.shape[0]
     capacity = min(n_samples, PREDICT_CHUNK)
     offsets, _, n_stats = layout(units, capacity, iopt)
@@ -1056,11 +1127,16 @@ def predict_mc(Xd, Xv, Xi, Xp, sparse, params, stats, units, iopt, fopt, dropout
     total = np.zeros((n_samples, k))
     total_sq = np.zeros((n_samples, k))
     no_diag = np.empty((0, 5))
-    for _ in range(n_passes):
+    no_weights = np.empty(0, dtype=params.dtype)
+    keys = np.empty(capacity, dtype=np.uint64)
+    for pass_ in range(n_passes):
         for start in range(0, n_samples, capacity):
             stop = min(start + capacity, n_samples)
             rows = np.arange(start, stop)
-            _forward(Xd, Xv, Xi, Xp, sparse, rows, params, stats, units, offsets, iopt, fopt, dropout, C.MC_DROPOUT, bufs, ibufs, no_diag)
+            _forward(
+                Xd, Xv, Xi, Xp, sparse, rows, no_weights, params, stats, units, offsets, iopt,
+                fopt, dropout, C.MC_DROPOUT, seed + 7919 * pass_, bufs, ibufs, keys, no_diag,
+            )
             Z = _rows(bufs[0], units, offsets, last, stop - start)
             _output(Z, _segment(params, offsets[last, C.L_B], k), iopt[C.IO_OUTPUT])
             for r in range(stop - start):
