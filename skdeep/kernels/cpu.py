@@ -37,6 +37,8 @@ from numba import njit
 from skdeep.kernels import codes as C
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
+# Helpers called only from compiled code need no Python wrapper (faster compiles).
+_INNER = dict(_JIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 
 
 # -- layout -----------------------------------------------------------------
@@ -87,18 +89,18 @@ def layout(units, capacity, iopt):
     return offsets, start, s_start
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _matrix(vector, units, offsets, layer):
     start = offsets[layer, C.L_W]
     return vector[start : start + units[layer] * units[layer + 1]].reshape((units[layer], units[layer + 1]))
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _segment(vector, start, width):
     return vector[start : start + width]
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _rows(buffer, units, offsets, layer, n):
     """Layer ``layer``'s ``(n, units[layer + 1])`` rows of an activation-shaped buffer."""
     start = offsets[layer, C.L_A]
@@ -108,7 +110,7 @@ def _rows(buffer, units, offsets, layer, n):
 # -- activations --------------------------------------------------------------
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _activate(Z, A, act, alpha, slopes, prelu):
     """``A = act(Z)``. ``slopes`` holds RReLU's slopes, ``prelu`` PReLU's per unit."""
     n, k = Z.shape
@@ -159,7 +161,7 @@ def _activate(Z, A, act, alpha, slopes, prelu):
                 A[r, j] = Z[r, j]
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _activation_backward(Z, D, act, alpha, slopes, prelu, prelu_grad):
     """``D <- D * act'(Z)`` in place; adds PReLU's slope gradient to ``prelu_grad``."""
     n, k = Z.shape
@@ -245,7 +247,7 @@ def _value_hash(v, j):
     return _mix(np.uint64(np.int64(v * 1048576.0)) ^ ((np.uint64(j) + np.uint64(1)) * _GOLDEN))
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _row_keys(Xd, Xv, Xi, Xp, sparse, rows, seed, keys):
     """``keys[r]``: hash of the seed and the nonzero values of row ``rows[r]``.
 
@@ -268,7 +270,7 @@ def _row_keys(Xd, Xv, Xi, Xp, sparse, rows, seed, keys):
 # -- batch normalization and dropout -------------------------------------------
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _batch_norm(Z, H, gamma, beta, mean, var, istd, mode, momentum, eps, sw, rows):
     """``Z <- gamma * xhat + beta`` in place, ``H <- xhat``.
 
@@ -308,7 +310,7 @@ def _batch_norm(Z, H, gamma, beta, mean, var, istd, mode, momentum, eps, sw, row
             Z[r, j] = gamma[j] * H[r, j] + beta[j]
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _batch_norm_backward(D, H, gamma, istd, gamma_grad, beta_grad, sums, sw, rows):
     """Backward through training-mode batch norm, in place on ``D``.
 
@@ -338,7 +340,7 @@ def _batch_norm_backward(D, H, gamma, istd, gamma_grad, beta_grad, sums, sw, row
             D[r, j] = gamma[j] * istd[j] * (D[r, j] - share * (sum_d[j] + H[r, j] * sum_dh[j]))
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _dropout(A, M, rate, alpha_dropout, keys, salt):
     """Mask ``A`` in place; ``M`` receives ``dA_out / dA_in``.
 
@@ -368,7 +370,7 @@ def _dropout(A, M, rate, alpha_dropout, keys, salt):
                 A[r, j] *= M[r, j]
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _multiply(D, M):
     n, k = D.shape
     for r in range(n):
@@ -379,14 +381,14 @@ def _multiply(D, M):
 # -- sparse input ------------------------------------------------------------
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _gather_rows(Xd, rows, out):
     """``out[r] = Xd[rows[r]]`` for the dense minibatch buffer."""
     for r in range(rows.shape[0]):
         out[r, :] = Xd[rows[r], :]
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _sparse_dot(Xv, Xi, Xp, rows, W, out):
     """``out = X[rows] @ W`` for CSR ``X``."""
     out[:, :] = 0.0
@@ -399,7 +401,7 @@ def _sparse_dot(Xv, Xi, Xp, rows, W, out):
                 out[r, j] += v * w[j]
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _sparse_t_dot(Xv, Xi, Xp, rows, D, out):
     """``out = X[rows].T @ D`` for CSR ``X``."""
     out[:, :] = 0.0
@@ -416,7 +418,7 @@ def _sparse_t_dot(Xv, Xi, Xp, rows, D, out):
 # -- forward -----------------------------------------------------------------
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _forward(Xd, Xv, Xi, Xp, sparse, rows, sw, params, stats, units, offsets, iopt, fopt, dropout, mode, seed, bufs, ibufs, keys, diag):
     """Forward pass of ``rows`` up to the output layer's pre-activation.
 
@@ -516,7 +518,7 @@ def _forward(Xd, Xv, Xi, Xp, sparse, rows, sw, params, stats, units, offsets, io
         Ain = A
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _accumulate_activations(A, diag, layer, unit_start):
     n, k = A.shape
     s = 0.0
@@ -534,7 +536,7 @@ def _accumulate_activations(A, diag, layer, unit_start):
     diag[layer, 2] += n * k
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _output(Z, b, out_act):
     """``Z <- out_act(Z + b)`` in place (the output activation)."""
     n, k = Z.shape
@@ -560,7 +562,7 @@ def _output(Z, b, out_act):
                 Z[r, j] = z
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _output_loss_delta(Z, b, Y, sw, rows, out_act, eps, D):
     """Output activation, weighted loss and output delta in one pass.
 
@@ -600,7 +602,7 @@ def _output_loss_delta(Z, b, Y, sw, rows, out_act, eps, D):
     return total, sw_sum
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _column_sums(D, out):
     out[:] = 0.0
     for r in range(D.shape[0]):
@@ -611,7 +613,7 @@ def _column_sums(D, out):
 # -- backward ------------------------------------------------------------------
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _loss_raw_grad(
     Xd, Xv, Xi, Xp, sparse, Y, sw, rows, params, stats, grad, units, offsets, iopt,
     fopt, dropout, first_trainable, seed, bufs, ibufs, keys, dbuf1, dbuf2, diag,
@@ -710,7 +712,7 @@ def _gradient(raw, w, alpha, l1, sw_sum):
     return (raw + penalty) / sw_sum
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _update(params, grad, slots, start, stop, alpha, l1, sw_sum, opt, lr, mu, hp, step):
     """Finalize the gradient of ``params[start:stop]`` and apply one update.
 
@@ -852,7 +854,7 @@ def _update(params, grad, slots, start, stop, alpha, l1, sw_sum, opt, lr, mu, hp
     return sumsq, sumabs
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _clip_gradients(params, grad, offsets, units, n_params, w_first, b_first, x_first, alpha, l1, sw_sum, opt, fopt):
     """Finalize the gradient and clip it (Pascanu et al., 2013; Keras' semantics).
 
@@ -900,7 +902,7 @@ def _clip_gradients(params, grad, offsets, units, n_params, w_first, b_first, x_
                 grad[i] *= global_clipnorm / norm
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _sum_squares(x, start, stop):
     total = 0.0
     for i in range(start, stop):
@@ -908,7 +910,7 @@ def _sum_squares(x, start, stop):
     return total
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _clip_norm(grad, start, stop, clipnorm):
     norm = np.sqrt(_sum_squares(grad, start, stop))
     if norm > clipnorm:
@@ -916,7 +918,7 @@ def _clip_norm(grad, start, stop, clipnorm):
             grad[i] *= clipnorm / norm
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _max_norm(params, units, offsets, first_trainable, r, norms):
     """Rescale each unit's incoming weight vector to norm at most ``r`` (Srivastava et al., 2014)."""
     for layer in range(first_trainable, units.shape[0] - 1):
@@ -934,7 +936,7 @@ def _max_norm(params, units, offsets, first_trainable, r, norms):
                     W[i, j] *= r / norms[j]
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _penalty(params, n_coef, alpha, l1):
     """``0.5 * alpha * sum(W^2) + l1 * sum(|W|)`` over the weight matrices."""
     sumsq = 0.0
@@ -1047,7 +1049,7 @@ def loss_grad(
 PREDICT_CHUNK = 1024
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _predict_buffers(units, capacity, n_stats, dtype_like):
     size = 0
     for layer in range(1, units.shape[0]):
@@ -1068,7 +1070,7 @@ def _predict_buffers(units, capacity, n_stats, dtype_like):
     return bufs, ibufs
 
 
-@njit(**_JIT)
+@njit(**_INNER)
 def _all_finite(Xd, Xv, sparse):
     values = Xv if sparse else Xd.reshape(-1)
     for i in range(values.shape[0]):
