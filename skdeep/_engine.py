@@ -218,6 +218,15 @@ def fit_lbfgs(
         options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
     )
     np.copyto(params, result.x, casting="unsafe")
+    if network.n_stats:
+        # Batch-norm statistics of the solution: one training pass, momentum 0.
+        fopt = network.fopt.copy()
+        fopt[codes.FO_BN_MOMENTUM] = 0.0
+        kernels.loss_grad(
+            *data, Y, sw, params, stats, buffers.grad, network.units, network.iopt, fopt,
+            network.dropout, alpha, l1, 0, buffers.bufs, buffers.ibufs, buffers.keys,
+            buffers.dbuf1, buffers.dbuf2,
+        )
     n_iter = min(result.nit, max_iter)
     if result.status != 0:
         warnings.warn(

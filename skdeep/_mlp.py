@@ -123,19 +123,19 @@ class BaseMultilayerPerceptron(BaseEstimator):
         """``(iopt, fopt, dropout)`` for the kernels, after checking the toolkit's parameters."""
         activation = activations.resolve(self.activation)
         act, act_alpha, lower, upper = activation._options()
-        dropout = np.zeros(len(units) - 1)
-        dropout[0] = self.input_dropout
-        dropout[1:] = self.dropout if np.ndim(self.dropout) == 0 else np.asarray(self.dropout, dtype=float)[: len(units) - 2]
         if np.ndim(self.dropout) and len(self.dropout) != len(units) - 2:
             raise ValueError(
                 f"dropout has {len(self.dropout)} rates for {len(units) - 2} hidden layers."
             )
+        dropout = np.zeros(len(units) - 1)
+        dropout[0] = self.input_dropout
+        dropout[1:] = self.dropout
         if not np.all((dropout >= 0) & (dropout < 1)):
             raise ValueError(f"dropout rates must be in [0, 1), got {list(dropout[1:])}.")
         if sp.issparse(X) and (self.batch_norm_input or self.input_dropout > 0):
             raise ValueError(
-                "batch_norm_input and input_dropout need dense X; densify X or use a "
-                "scaler in a Pipeline."
+                "batch_norm_input and input_dropout do not support sparse X; densify X "
+                "or scale it in a Pipeline."
             )
         if not stochastic and (dropout.any() or act == codes.RRELU):
             raise ValueError(
@@ -324,8 +324,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 f"shapes {expected}, got {found} and bias shapes {biases}. Fit with "
                 "warm_start=False to start a new network."
             )
-        old, new = _engine.Network(units, np.float64, *self._options), _engine.Network(units, np.float64, *options)
-        if old.n_params != new.n_params or old.n_stats != new.n_stats:
+        architecture = [codes.IO_ACTIVATION, codes.IO_BATCH_NORM, codes.IO_INPUT_BATCH_NORM]
+        if not np.array_equal(self._options[0][architecture], options[0][architecture]):
             raise ValueError(
                 "activation, batch_norm and batch_norm_input must stay as they were "
                 "fitted to continue training (warm_start or partial_fit); fit with "
@@ -429,7 +429,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
+        tags.input_tags.sparse = not (self.batch_norm_input or self.input_dropout > 0)
         return tags
 
     def _check_solver(self):

@@ -243,8 +243,10 @@ def _uniform(key, salt, j):
 
 
 @njit(inline="always", **_JIT)
-def _value_hash(v, j):
-    return _mix(np.uint64(np.int64(v * 1048576.0)) ^ ((np.uint64(j) + np.uint64(1)) * _GOLDEN))
+def _value_hash(scratch, bits, v, j):
+    """Hash of value ``v`` (its float64 bit pattern) in column ``j``."""
+    scratch[0] = v
+    return _mix(bits[0] ^ ((np.uint64(j) + np.uint64(1)) * _GOLDEN))
 
 
 @njit(**_INNER)
@@ -253,17 +255,19 @@ def _row_keys(Xd, Xv, Xi, Xp, sparse, rows, seed, keys):
 
     Dense and CSR input give the same keys.
     """
+    scratch = np.empty(1, dtype=np.float64)
+    bits = scratch.view(np.uint64)
     for r in range(rows.shape[0]):
         i = rows[r]
         h = np.uint64(0)
         if sparse:
             for p in range(Xp[i], Xp[i + 1]):
                 if Xv[p] != 0.0:
-                    h += _value_hash(Xv[p], Xi[p])
+                    h += _value_hash(scratch, bits, Xv[p], Xi[p])
         else:
             for j in range(Xd.shape[1]):
                 if Xd[i, j] != 0.0:
-                    h += _value_hash(Xd[i, j], j)
+                    h += _value_hash(scratch, bits, Xd[i, j], j)
         keys[r] = _mix(h ^ np.uint64(seed))
 
 
