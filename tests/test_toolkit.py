@@ -112,7 +112,7 @@ def k_row_keys(Xd, Xv, Xi, Xp, sparse, rows, seed, keys):
 def k_forward(Xd, Xv, Xi, Xp, sparse, rows, sw, params, stats, units, offsets, iopt, fopt, dropout, mode, seed,
             bufs, ibufs, keys, diag):
     cpu._forward(Xd, Xv, Xi, Xp, sparse, rows, sw, params, stats, units, offsets, iopt, fopt, dropout, mode, seed,
-                 bufs, ibufs, keys, diag)
+                 0, bufs, ibufs, keys, diag)
 
 
 @njit

@@ -423,13 +423,17 @@ def _sparse_t_dot(Xv, Xi, Xp, rows, D, out):
 
 
 @njit(**_INNER)
-def _forward(Xd, Xv, Xi, Xp, sparse, rows, sw, params, stats, units, offsets, iopt, fopt, dropout, mode, seed, bufs, ibufs, keys, diag):
+def _forward(
+    Xd, Xv, Xi, Xp, sparse, rows, sw, params, stats, units, offsets, iopt, fopt, dropout,
+    mode, seed, first_trainable, bufs, ibufs, keys, diag,
+):
     """Forward pass of ``rows`` up to the output layer's pre-activation.
 
     ``bufs = (z, a, xhat, mask, slopes, istd, sums)`` and ``ibufs = (x, x_in,
     x_hat, x_mask)`` are work buffers (see :func:`layout`); unused ones may be
     empty. ``sw`` weighs the batch statistics of training-mode batch norm;
-    ``seed`` and ``keys`` (one per row) drive dropout and RReLU. ``Xd`` holds the dense input rows (gathered when ``mode`` is
+    ``seed`` and ``keys`` (one per row) drive dropout and RReLU. Batch norm in
+    the frozen layers below ``first_trainable`` runs in inference mode. ``Xd`` holds the dense input rows (gathered when ``mode`` is
     training). The output layer's rows of ``z`` hold ``a W`` without the bias.
     With a non-empty ``diag`` (training), row ``l`` accumulates for hidden
     layer ``l`` ``[sum a, sum a^2, count, sum |grad W|, batches]`` (``a`` the
@@ -467,7 +471,8 @@ def _forward(Xd, Xv, Xi, Xp, sparse, rows, sw, params, stats, units, offsets, io
                 _batch_norm(
                     X_in, xhat[:n], _segment(params, g, width), _segment(params, g + width, width),
                     _segment(stats, s, width), _segment(stats, s + width, width),
-                    _segment(istd, s, width), mode, momentum, bn_eps, sw, rows,
+                    _segment(istd, s, width), mode if first_trainable == 0 else C.INFERENCE,
+                    momentum, bn_eps, sw, rows,
                 )
             if dropping and dropout[0] > 0.0:
                 _dropout(X_in, xmask[:n], dropout[0], iopt[C.IO_ALPHA_DROPOUT], keys, 0)
@@ -484,14 +489,15 @@ def _forward(Xd, Xv, Xi, Xp, sparse, rows, sw, params, stats, units, offsets, io
             break
         width = units[layer + 1]
         A = _rows(abuf, units, offsets, layer, n)
+        bn_mode = mode if layer >= first_trainable else C.INFERENCE
         g = offsets[layer, C.L_G]
         s = offsets[layer, C.L_S]
         if bn == C.BN_BEFORE:
             _batch_norm(
                 Z, _rows(hbuf, units, offsets, layer, n), _segment(params, g, width),
                 _segment(params, g + width, width), _segment(stats, s, width),
-                _segment(stats, s + width, width), _segment(istd, s, width), mode, momentum, bn_eps,
-                sw, rows,
+                _segment(stats, s + width, width), _segment(istd, s, width), bn_mode, momentum,
+                bn_eps, sw, rows,
             )
         else:
             b = _segment(params, offsets[layer, C.L_B], width)
@@ -514,8 +520,8 @@ def _forward(Xd, Xv, Xi, Xp, sparse, rows, sw, params, stats, units, offsets, io
             _batch_norm(
                 A, _rows(hbuf, units, offsets, layer, n), _segment(params, g, width),
                 _segment(params, g + width, width), _segment(stats, s, width),
-                _segment(stats, s + width, width), _segment(istd, s, width), mode, momentum, bn_eps,
-                sw, rows,
+                _segment(stats, s + width, width), _segment(istd, s, width), bn_mode, momentum,
+                bn_eps, sw, rows,
             )
         if dropping and dropout[layer + 1] > 0.0:
             _dropout(A, _rows(mbuf, units, offsets, layer, n), dropout[layer + 1], iopt[C.IO_ALPHA_DROPOUT], keys, layer + 1)
@@ -635,7 +641,10 @@ def _loss_raw_grad(
     last = n_layers - 1
     act = iopt[C.IO_ACTIVATION]
     bn = iopt[C.IO_BATCH_NORM]
-    _forward(Xd, Xv, Xi, Xp, sparse, rows, sw, params, stats, units, offsets, iopt, fopt, dropout, C.TRAINING, seed, bufs, ibufs, keys, diag)
+    _forward(
+        Xd, Xv, Xi, Xp, sparse, rows, sw, params, stats, units, offsets, iopt, fopt, dropout,
+        C.TRAINING, seed, first_trainable, bufs, ibufs, keys, diag,
+    )
     delta = dbuf1[: n * units[last + 1]].reshape((n, units[last + 1]))
     total, sw_sum = _output_loss_delta(
         _rows(zbuf, units, offsets, last, n), _segment(params, offsets[last, C.L_B], units[last + 1]),
@@ -1106,7 +1115,7 @@ def predict(Xd, Xv, Xi, Xp, sparse, params, stats, units, iopt, fopt, dropout):
         rows = np.arange(start, stop)
         _forward(
             Xd, Xv, Xi, Xp, sparse, rows, no_weights, params, stats, units, offsets, iopt,
-            fopt, dropout, C.INFERENCE, 0, bufs, ibufs, no_keys, no_diag,
+            fopt, dropout, C.INFERENCE, 0, 0, bufs, ibufs, no_keys, no_diag,
         )
         Z = _rows(bufs[0], units, offsets, last, stop - start)
         _output(Z, _segment(params, offsets[last, C.L_B], units[last + 1]), iopt[C.IO_OUTPUT])
@@ -1141,7 +1150,7 @@ def predict_mc(Xd, Xv, Xi, Xp, sparse, params, stats, units, iopt, fopt, dropout
             rows = np.arange(start, stop)
             _forward(
                 Xd, Xv, Xi, Xp, sparse, rows, no_weights, params, stats, units, offsets, iopt,
-                fopt, dropout, C.MC_DROPOUT, seed + 7919 * pass_, bufs, ibufs, keys, no_diag,
+                fopt, dropout, C.MC_DROPOUT, seed + 7919 * pass_, 0, bufs, ibufs, keys, no_diag,
             )
             Z = _rows(bufs[0], units, offsets, last, stop - start)
             _output(Z, _segment(params, offsets[last, C.L_B], k), iopt[C.IO_OUTPUT])
