@@ -1102,7 +1102,7 @@ def predict(Xd, Xv, Xi, Xp, sparse, params, stats, units, iopt, fopt, dropout):
     if not _all_finite(Xd, Xv, sparse):
         return np.empty((0, 0), dtype=params.dtype)
     n_samples = Xp.shape[0] - 1 if sparse else Xd.shape[0]
-    capacity = min(n_samples, PREDICT_CHUNK)
+    capacity = max(1, min(n_samples, PREDICT_CHUNK))
     offsets, _, n_stats = layout(units, capacity, iopt)
     bufs, ibufs = _predict_buffers(units, capacity, n_stats, params)
     last = units.shape[0] - 2
@@ -1134,7 +1134,7 @@ def predict_mc(Xd, Xv, Xi, Xp, sparse, params, stats, units, iopt, fopt, dropout
     if not _all_finite(Xd, Xv, sparse):
         return np.empty((0, 0), dtype=params.dtype), np.empty((0, 0), dtype=params.dtype)
     n_samples = Xp.shape[0] - 1 if sparse else Xd.shape[0]
-    capacity = min(n_samples, PREDICT_CHUNK)
+    capacity = max(1, min(n_samples, PREDICT_CHUNK))
     offsets, _, n_stats = layout(units, capacity, iopt)
     bufs, ibufs = _predict_buffers(units, capacity, n_stats, params)
     last = units.shape[0] - 2
