@@ -22,16 +22,17 @@ PARAMETERS_DOC = """    pretrained : fitted estimator, PretrainedLayers or None,
         :class:`StackedAutoencoder`, or ``PretrainedLayers(model)``. Pass the
         latter where the estimator is cloned (``GridSearchCV``,
         ``cross_validate``): ``clone`` re-creates an estimator-valued
-        parameter unfitted. Weights are copied, never shared.
+        parameter unfitted. Weights, biases, PReLU slopes and batch-norm
+        parameters and statistics are copied, never shared.
     n_reused_layers : int or None, default=None
         Number of lowest layers taken from ``pretrained``; None takes all its
-        hidden layers. They must match this network's input width, layer sizes
-        and activation.
+        hidden layers. They must match this network's input width, layer
+        sizes, activation and batch-norm settings.
     n_frozen_layers : int, default=0
-        Number of lowest hidden layers that training leaves bitwise unchanged;
-        the backward pass stops above them (lbfgs holds them with bounds). For
-        fine-tuning, unfreeze and continue with
-        ``set_params(n_frozen_layers=0, warm_start=True)``.
+        Number of lowest hidden layers that training leaves bitwise unchanged
+        (their batch norm runs in inference mode); the backward pass stops
+        above them (lbfgs holds them with bounds). For fine-tuning, unfreeze
+        and continue with ``set_params(n_frozen_layers=0, warm_start=True)``.
 """
 
 #: Fitted per-layer arrays besides the weights and biases: PReLU slopes (one
@@ -272,5 +273,12 @@ def first_trainable(estimator):
         raise ValueError(
             f"n_frozen_layers={estimator.n_frozen_layers}, but the network has "
             f"{n_hidden} hidden layers; the output layer always trains."
+        )
+    if estimator.n_frozen_layers and estimator.solver == "lbfgs" and (
+        estimator.batch_norm or estimator.batch_norm_input
+    ):
+        raise ValueError(
+            "Frozen layers with batch norm need a stochastic solver: lbfgs runs batch "
+            "norm in training mode, which would change the frozen layers' statistics."
         )
     return estimator.n_frozen_layers

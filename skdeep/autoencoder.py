@@ -10,7 +10,7 @@ Bengio & Manzagol, 2008). Every stage is an :class:`skdeep.MLPRegressor`
 fitted to reproduce its input.
 """
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
@@ -220,11 +220,12 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         self : StackedAutoencoder
         """
         X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32))
-        sizes = [int(size) for size in np.atleast_1d(self.hidden_layer_sizes)]
-        if not sizes or min(sizes) < 1:
+        sizes = list(np.atleast_1d(self.hidden_layer_sizes))
+        if not sizes or not all(isinstance(size, Integral) and size > 0 for size in sizes):
             raise ValueError(
                 f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes}."
             )
+        sizes = [int(size) for size in sizes]
         activation = activations.resolve(clone(self.activation, safe=False))
         if activation.code == codes.PRELU:
             raise ValueError("StackedAutoencoder does not support activation='prelu'.")
