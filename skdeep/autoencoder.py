@@ -14,7 +14,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from scipy import special
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -27,24 +26,10 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from skdeep import activations
+from skdeep._engine import Network
 from skdeep._mlp import BaseMultilayerPerceptron, MLPRegressor
 from skdeep._transfer import PretrainedLayers
 from skdeep.kernels import codes
-
-#: Hidden activations at inference, ``f(z, alpha)``, by kernel code (the
-#: formulas of ``skdeep.kernels.cpu._activate``; RReLU with its mean slope).
-_ACTIVATE = {
-    codes.IDENTITY: lambda z, a: z,
-    codes.LOGISTIC: lambda z, a: special.expit(z),
-    codes.TANH: lambda z, a: np.tanh(z),
-    codes.RELU: lambda z, a: np.maximum(z, 0.0),
-    codes.LEAKY_RELU: lambda z, a: np.where(z >= 0.0, z, a * z),
-    codes.RRELU: lambda z, a: np.where(z >= 0.0, z, a * z),
-    codes.ELU: lambda z, a: np.where(z > 0.0, z, a * (np.exp(z) - 1.0)),
-    codes.SELU: lambda z, a: codes.SELU_LAMBDA * np.where(z > 0.0, z, codes.SELU_ALPHA * (np.exp(z) - 1.0)),
-    codes.GELU: lambda z, a: 0.5 * z * (1.0 + special.erf(z / np.sqrt(2.0))),
-    codes.SWISH: lambda z, a: z * special.expit(z),
-}
 
 #: Parameters passed on to every stage, with MLPRegressor's constraints.
 _STAGE_PARAMETERS = (
@@ -64,17 +49,22 @@ _STAGE_PARAMETERS = (
 )
 
 
-def _forward(X, coefs, intercepts, activation, activate_last):
-    """Output of the layers ``f(X W + b)``; the last one is linear unless ``activate_last``."""
-    code, alpha, lower, upper = activation
-    slope = 0.5 * (lower + upper) if code == codes.RRELU else alpha
-    for layer, (W, b) in enumerate(zip(coefs, intercepts)):
-        X = X @ W.astype(X.dtype, copy=False)
-        X += b
-        if activate_last or layer < len(coefs) - 1:
-            with np.errstate(over="ignore"):
-                X = _ACTIVATE[code](X, slope).astype(X.dtype, copy=False)
-    return X
+def _forward(X, coefs, intercepts, options, activate_last):
+    """Output of the layers ``f(X W + b)``, computed by the kernels.
+
+    The last layer is linear unless ``activate_last``; ``options`` are the
+    activation's ``(code, alpha, rrelu_lower, rrelu_upper)``.
+    """
+    units = [coefs[0].shape[0], *(W.shape[1] for W in coefs)]
+    iopt = np.zeros(codes.N_IOPTIONS, dtype=np.int64)
+    iopt[codes.IO_ACTIVATION] = options[0]
+    iopt[codes.IO_OUTPUT] = codes.HIDDEN_ACTIVATION if activate_last else codes.SQUARED_ERROR
+    fopt = np.zeros(codes.N_FOPTIONS)
+    fopt[[codes.FO_ACT_ALPHA, codes.FO_RRELU_LOWER, codes.FO_RRELU_UPPER]] = options[1:]
+    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+    network = Network(units, dtype, iopt, fopt, np.zeros(len(coefs)))
+    params, stats = network.pack({"coefs_": coefs, "intercepts_": intercepts})
+    return network.predict(params, stats, X)
 
 
 class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):

@@ -15,6 +15,7 @@ SQUARED_ERROR = 0  # identity output, half squared error
 POISSON = 1  # exp output, half Poisson deviance
 BINARY_LOG_LOSS = 2  # logistic output, binary cross-entropy per output
 MULTICLASS_LOG_LOSS = 3  # softmax output, categorical cross-entropy
+HIDDEN_ACTIVATION = 4  # prediction only: the output layer applies the hidden activation
 
 # Parameter updates.
 NO_UPDATE = 0  # only finalize the gradient (used by L-BFGS)

@@ -573,6 +573,23 @@ def _output(Z, b, out_act):
 
 
 @njit(**_INNER)
+def _hidden_output(Z, b, iopt, fopt):
+    """``Z <- act(Z + b)`` with the hidden activation at inference (the codes of a layer).
+
+    RReLU uses its mean slope; PReLU has no slopes in an output layer and is not supported.
+    """
+    act = iopt[C.IO_ACTIVATION]
+    alpha = fopt[C.FO_ACT_ALPHA]
+    if act == C.RRELU:
+        act, alpha = C.LEAKY_RELU, 0.5 * (fopt[C.FO_RRELU_LOWER] + fopt[C.FO_RRELU_UPPER])
+    n, k = Z.shape
+    for r in range(n):
+        for j in range(k):
+            Z[r, j] += b[j]
+    _activate(Z, Z, act, alpha, Z[:0], b[:0])
+
+
+@njit(**_INNER)
 def _output_loss_delta(Z, b, Y, sw, rows, out_act, eps, D):
     """Output activation, weighted loss and output delta in one pass.
 
@@ -1118,7 +1135,11 @@ def predict(Xd, Xv, Xi, Xp, sparse, params, stats, units, iopt, fopt, dropout):
             fopt, dropout, C.INFERENCE, 0, 0, bufs, ibufs, no_keys, no_diag,
         )
         Z = _rows(bufs[0], units, offsets, last, stop - start)
-        _output(Z, _segment(params, offsets[last, C.L_B], units[last + 1]), iopt[C.IO_OUTPUT])
+        b = _segment(params, offsets[last, C.L_B], units[last + 1])
+        if iopt[C.IO_OUTPUT] == C.HIDDEN_ACTIVATION:
+            _hidden_output(Z, b, iopt, fopt)
+        else:
+            _output(Z, b, iopt[C.IO_OUTPUT])
         out[start:stop] = Z
     return out
 
