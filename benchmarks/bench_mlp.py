@@ -41,8 +41,8 @@ TORCH_THREADS = 2
 ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS")
 
 SETTINGS = {
-    "quick": {"epochs": 3, "predict_calls": 300, "startup_reps": 1},
-    "full": {"epochs": 25, "predict_calls": 2000, "startup_reps": 3},
+    "quick": {"rounds": 5, "budget_s": 25, "predict_calls": 300, "startup_reps": 1},
+    "full": {"rounds": 25, "budget_s": 420, "predict_calls": 2000, "startup_reps": 3},
 }
 
 STARTUP_FIT = """
@@ -87,6 +87,21 @@ class Impl(NamedTuple):
 def log(message):
     """Print a progress message to stderr."""
     print(f"[bench_mlp] {message}", file=sys.stderr, flush=True)
+
+
+def cpu_snapshot():
+    """Return ``(machine_busy_s, own_cpu_s, wall_s)`` for ``others_cpu_share``."""
+    with open("/proc/stat") as f:
+        jiffies = [int(v) for v in f.readline().split()[1:]]
+    busy = sum(jiffies) - jiffies[3] - jiffies[4]  # all but idle and iowait
+    own = sum(os.times()[:4])  # user + system, self and reaped children
+    return busy / os.sysconf("SC_CLK_TCK"), own, time.perf_counter()
+
+
+def others_cpu_share(start):
+    """Return the share of all cores used by other processes since ``start``."""
+    busy, own, wall = (b - a for a, b in zip(start, cpu_snapshot()))
+    return max(busy - own, 0.0) / (wall * os.cpu_count())
 
 
 def attempt(label, func, *args):
@@ -232,7 +247,8 @@ def setup_gemm_floor(X, batch_size):
     rng = np.random.default_rng(0)
     sizes = (N_FEATURES, *HIDDEN, N_CLASSES)
     W1, W2, W3 = (
-        rng.standard_normal(shape).astype(X.dtype) for shape in zip(sizes[:-1], sizes[1:])
+        rng.standard_normal(shape).astype(X.dtype)
+        for shape in zip(sizes[:-1], sizes[1:])
     )
     G1, G2, G3 = (np.empty_like(W) for W in (W1, W2, W3))
     H1, H2, D3 = (np.empty((batch_size, n), X.dtype) for n in sizes[1:])
@@ -256,14 +272,24 @@ def setup_gemm_floor(X, batch_size):
     return run_epoch, None
 
 
-def time_round_robin(runners, rounds):
-    """Time ``rounds`` calls of each runner, interleaved, and return medians.
+def time_round_robin(runners, max_rounds, budget_s, min_rounds=3):
+    """Time calls of each runner, interleaved, and return the times.
 
     Each round calls every runner once, so slow phases of a shared machine
-    hit all of them alike. A runner that raises is dropped (median None).
+    hit all of them alike. Rounds stop after ``max_rounds``, or once
+    ``budget_s`` seconds have passed and ``min_rounds`` are done. A runner that
+    raises is dropped (empty list).
+
+    Returns
+    -------
+    times : dict
+        Runner key -> list of seconds, one per round.
     """
     times = {key: [] for key in runners}
-    for _ in range(rounds):
+    start_all = time.perf_counter()
+    for done in range(max_rounds):
+        if done >= min_rounds and time.perf_counter() - start_all > budget_s:
+            break
         for key, run in list(runners.items()):
             start = time.perf_counter()
             try:
@@ -274,7 +300,7 @@ def time_round_robin(runners, rounds):
                 times[key] = []
                 continue
             times[key].append(time.perf_counter() - start)
-    return {key: statistics.median(t) if t else None for key, t in times.items()}
+    return times
 
 
 def single_row_latency(predict_proba, X, calls):
@@ -323,7 +349,9 @@ def startup_times(skdeep_module, skdeep_ok, reps):
     for _ in range(reps):
         baseline.append(time_python("import sklearn.neural_network", env))
         sk_fit.append(
-            time_python(STARTUP_FIT.format(module="sklearn.neural_network", **sizes), env)
+            time_python(
+                STARTUP_FIT.format(module="sklearn.neural_network", **sizes), env
+            )
         )
         if skdeep_ok:
             code = STARTUP_FIT.format(module=skdeep_module, **sizes)
@@ -332,7 +360,10 @@ def startup_times(skdeep_module, skdeep_ok, reps):
                 cold.append(time_python(code, cache_env))
                 warm.append(time_python(code, cache_env))
     return [
-        ("`python -c 'import sklearn.neural_network'` (baseline)", median_or_none(baseline)),
+        (
+            "`python -c 'import sklearn.neural_network'` (baseline)",
+            median_or_none(baseline),
+        ),
         ("sklearn: import + 1-epoch fit of a tiny model", median_or_none(sk_fit)),
         (f"{skdeep_module}: same, cold Numba cache", median_or_none(cold)),
         (f"{skdeep_module}: same, warm Numba cache", median_or_none(warm)),
@@ -345,8 +376,14 @@ def peak_rss_mib(library, skdeep_module):
     The fit runs in ``child_fit``; ``MEMORY_LAUNCHER`` reads its peak with
     ``getrusage(RUSAGE_CHILDREN).ru_maxrss``.
     """
-    child = [sys.executable, os.path.abspath(__file__), "--child-fit", library,
-             "--skdeep-module", skdeep_module]
+    child = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--child-fit",
+        library,
+        "--skdeep-module",
+        skdeep_module,
+    ]
     proc = subprocess.run(
         [sys.executable, "-c", MEMORY_LAUNCHER, *child], capture_output=True, text=True
     )
@@ -396,7 +433,7 @@ def version(dist):
         return "n/a"
 
 
-def machine_info(mode, skdeep_module, skdeep_cls):
+def machine_info(mode, skdeep_module, skdeep_cls, torch):
     """Return the report's header lines: machine, versions, BLAS, env vars."""
     from threadpoolctl import threadpool_info
 
@@ -417,7 +454,8 @@ def machine_info(mode, skdeep_module, skdeep_cls):
         f"- CPU: {cpu}; {os.cpu_count()} logical cores; {platform.platform()}",
         f"- Python {platform.python_version()}; numpy {version('numpy')}; "
         f"scikit-learn {version('scikit-learn')}; numba {version('numba')}; "
-        f"torch {version('torch')} ({TORCH_THREADS} threads)",
+        f"torch {torch.__version__ if torch else 'n/a'} ({TORCH_THREADS} threads)",
+        f"- load average at start: {os.getloadavg()[0]:.2f} (1 min)",
         "- env: " + "; ".join(f"{v}={os.environ.get(v, '(unset)')}" for v in ENV_VARS),
         "- threadpools (threadpoolctl):",
     ]
@@ -442,19 +480,29 @@ def implementations(skdeep_module, skdeep_cls, torch):
                 impls.append(Impl(name, dtype, None, None))
             else:
                 impls.append(
-                    Impl(name, dtype, partial(setup_sklearn_api, cls), lambda m: m.predict_proba)
+                    Impl(
+                        name,
+                        dtype,
+                        partial(setup_sklearn_api, cls),
+                        lambda m: m.predict_proba,
+                    )
                 )
     for dtype in DTYPES:
         if torch is None:
             impls.append(Impl("torch (≈)", dtype, None, None))
         else:
             impls.append(
-                Impl("torch (≈)", dtype, partial(setup_torch, torch), partial(torch_predictor, torch))
+                Impl(
+                    "torch (≈)",
+                    dtype,
+                    partial(setup_torch, torch),
+                    partial(torch_predictor, torch),
+                )
             )
     return impls
 
 
-def training_sections(impls, data, epochs):
+def training_sections(impls, data, max_rounds, budget_s):
     """Time all training loops and GEMM floors; return report lines and models.
 
     Returns
@@ -470,13 +518,22 @@ def training_sections(impls, data, epochs):
             log(f"warm-up GEMM floor {dtype.__name__} B={b}")
             runners["floor", dtype, b] = setup_gemm_floor(data[dtype][0], b)[0]
         for impl in impls:
+            if impl.setup is None:
+                continue
             label = f"{impl.name} {impl.dtype.__name__} B={b}"
             log(f"warm-up {label}")
             ready = attempt(label, impl.setup, *data[impl.dtype], b)
             if ready is not None:
                 runners[impl, b], models[impl] = ready
-    log(f"timing {epochs} interleaved rounds of {len(runners)} epoch loops")
-    seconds = time_round_robin(runners, epochs)
+    log(f"timing up to {max_rounds} interleaved rounds of {len(runners)} epoch loops")
+    cpu_start = cpu_snapshot()
+    times = time_round_robin(runners, max_rounds, budget_s)
+    others = others_cpu_share(cpu_start)
+    if others > 0.1:
+        log(f"other processes used {others:.0%} of the CPU: timings are unreliable")
+    seconds = {key: statistics.median(t) for key, t in times.items() if t}
+    epochs = max(len(t) for t in times.values())
+    spreads = [max(t) / min(t) for t in times.values() if t]
     per_epoch = {(i, b): seconds.get((i, b)) for i in impls for b in BATCH_SIZES}
     skdeep = {(i.dtype, b): per_epoch[i, b] for i in impls[:2] for b in BATCH_SIZES}
     floor = {(d, b): seconds.get(("floor", d, b)) for d in DTYPES for b in BATCH_SIZES}
@@ -484,9 +541,9 @@ def training_sections(impls, data, epochs):
     lines = [
         f"## Training: seconds per epoch (median of {epochs} epochs)",
         "",
-        f"{N_SAMPLES} × {N_FEATURES} → {HIDDEN[0]} → {HIDDEN[1]} → {N_CLASSES} classes, "
-        "ReLU, adam, lr=1e-3, alpha=1e-4. Ratio = time / skdeep time at the same "
-        "dtype (> 1: slower than skdeep).",
+        f"{N_SAMPLES} × {N_FEATURES} → {HIDDEN[0]} → {HIDDEN[1]} → {N_CLASSES} "
+        "classes, ReLU, adam, lr=1e-3, alpha=1e-4. Ratio = time / skdeep time at "
+        "the same dtype (> 1: slower than skdeep).",
         "",
         *md_table(
             ["implementation", "dtype"]
@@ -504,7 +561,10 @@ def training_sections(impls, data, epochs):
         "warm-up fit. torch (≈): approximately the same work — nn.Sequential, "
         "CrossEntropyLoss, Adam with weight decay alpha/batch_size on the weights, "
         "a plain Python loop over `torch.randperm` batches. All loops are timed "
-        "interleaved, one epoch each per round.",
+        "interleaved, one epoch each per round. Spread (slowest / fastest epoch "
+        f"of a loop) ranged from {min(spreads):.2f}× to {max(spreads):.2f}×; "
+        f"large values mean the machine was noisy. Other processes used {others:.0%} "
+        "of the CPU while this was timed (0% on an idle machine).",
         "",
         f"## GEMM floor: matrix products only, seconds per epoch (median of {epochs})",
         "",
@@ -527,6 +587,65 @@ def training_sections(impls, data, epochs):
     return lines, models
 
 
+#: skdeep options timed against plain adam (issue rows: the chapter's toolkit
+#: and every optimizer), float64.
+VARIANTS = {
+    "adam (plain)": {},
+    "batch norm before activation": {"batch_norm": "before"},
+    "batch norm after activation": {"batch_norm": "after"},
+    "dropout 0.2": {"dropout": 0.2},
+    "batch norm + dropout 0.2": {"batch_norm": "before", "dropout": 0.2},
+    "sgd (momentum, Nesterov)": {"solver": "sgd"},
+    "adagrad": {"solver": "adagrad"},
+    "rmsprop": {"solver": "rmsprop"},
+    "nadam": {"solver": "nadam"},
+    "adamax": {"solver": "adamax"},
+    "adamw": {"solver": "adamw"},
+    "ftrl": {"solver": "ftrl"},
+}
+
+
+def variants_section(skdeep_cls, data, max_rounds, budget_s):
+    """Seconds per epoch of skdeep with each of ``VARIANTS``, relative to plain adam."""
+    if skdeep_cls is None or "batch_norm" not in skdeep_cls().get_params():
+        return ["## skdeep options and optimizers", "", "n/a (needs skdeep)", ""]
+    X, y = data[np.float64]
+    runners = {}
+    for b in BATCH_SIZES:
+        for name, options in VARIANTS.items():
+            log(f"warm-up variant {name} B={b}")
+            model = skdeep_cls(**{**mlp_params(b), **options}, max_iter=1, warm_start=True)
+            ready = attempt(name, model.fit, X, y)
+            if ready is not None:
+                runners[name, b] = partial(model.fit, X, y)
+    log(f"timing up to {max_rounds} interleaved rounds of {len(runners)} variant loops")
+    cpu_start = cpu_snapshot()
+    times = time_round_robin(runners, max_rounds, budget_s)
+    others = others_cpu_share(cpu_start)
+    seconds = {key: statistics.median(t) for key, t in times.items() if t}
+    base = {b: seconds.get(("adam (plain)", b)) for b in BATCH_SIZES}
+    return [
+        "## skdeep options and optimizers: seconds per epoch, float64",
+        "",
+        "Same network and data; ratio = time / plain adam at the same batch size.",
+        "",
+        *md_table(
+            ["variant"]
+            + [f"s/epoch B={b}" for b in BATCH_SIZES]
+            + [f"vs adam B={b}" for b in BATCH_SIZES],
+            [
+                [name]
+                + [fmt(seconds.get((name, b)), ".3g") for b in BATCH_SIZES]
+                + [ratio(seconds.get((name, b)), base[b]) for b in BATCH_SIZES]
+                for name in VARIANTS
+            ],
+        ),
+        "",
+        f"Timed interleaved; other processes used {others:.0%} of the CPU.",
+        "",
+    ]
+
+
 def latency_section(impls, models, data, calls):
     """Measure single-row predict_proba latency; return report lines."""
     latency = {}
@@ -547,8 +666,12 @@ def latency_section(impls, models, data, calls):
         *md_table(
             ["implementation", "dtype", "µs / call", "vs skdeep"],
             [
-                [i.name, i.dtype.__name__, fmt(latency.get(i), ".1f"),
-                 ratio(latency.get(i), skdeep[i.dtype])]
+                [
+                    i.name,
+                    i.dtype.__name__,
+                    fmt(latency.get(i), ".1f"),
+                    ratio(latency.get(i), skdeep[i.dtype]),
+                ]
                 for i in impls
             ],
         ),
@@ -604,7 +727,7 @@ def main():
         child_fit(args.child_fit, args.skdeep_module)
         return
 
-    wall_start = time.perf_counter()
+    cpu_start = cpu_snapshot()
     mode = "quick" if args.quick else "full"
     cfg = SETTINGS[mode]
     skdeep_cls = load_skdeep(args.skdeep_module)
@@ -615,15 +738,23 @@ def main():
         report.extend(lines)
         print("\n".join(lines), flush=True)
 
-    emit(machine_info(mode, args.skdeep_module, skdeep_cls))
+    emit(machine_info(mode, args.skdeep_module, skdeep_cls, torch))
     data = {dtype: make_data(dtype) for dtype in DTYPES}
     impls = implementations(args.skdeep_module, skdeep_cls, torch)
-    lines, models = training_sections(impls, data, cfg["epochs"])
+    lines, models = training_sections(impls, data, cfg["rounds"], cfg["budget_s"])
     emit(lines)
+    emit(variants_section(skdeep_cls, data, min(cfg["rounds"], 5), cfg["budget_s"] // 3))
     emit(latency_section(impls, models, data, cfg["predict_calls"]))
-    emit(startup_section(args.skdeep_module, skdeep_cls is not None, cfg["startup_reps"]))
+    emit(
+        startup_section(args.skdeep_module, skdeep_cls is not None, cfg["startup_reps"])
+    )
     emit(memory_section(args.skdeep_module, skdeep_cls is not None, torch is not None))
-    emit([f"Total benchmark wall time: {time.perf_counter() - wall_start:.0f} s."])
+    emit(
+        [
+            f"Total benchmark wall time: {time.perf_counter() - cpu_start[2]:.0f} s; "
+            f"other processes used {others_cpu_share(cpu_start):.0%} of the CPU.",
+        ]
+    )
     if args.out:
         with open(args.out, "w") as f:
             f.write("\n".join(report) + "\n")
