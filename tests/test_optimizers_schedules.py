@@ -17,6 +17,7 @@ import pickle
 import warnings
 
 import numpy as np
+from numba import njit
 import pytest
 import reference as ref
 import reference_optimizers as refopt
@@ -54,6 +55,12 @@ from skdeep.schedules import (
 
 DTYPES = [np.float64, np.float32]
 STRING_SOLVERS = ["sgd", "adam", "nadam", "adamax", "adamw", "adagrad", "rmsprop", "ftrl"]
+
+
+@njit
+def k_update(params, grad, slots, start, stop, alpha, l1, sw_sum, opt, lr, mu, hp, step):
+    """``cpu._update`` is compiled without a Python wrapper: call it from compiled code."""
+    return cpu._update(params, grad, slots, start, stop, alpha, l1, sw_sum, opt, lr, mu, hp, step)
 
 
 @pytest.fixture(autouse=True)
@@ -190,7 +197,7 @@ def _kernel_steps(optimizer, w0, raws, lrs, mus, alpha, l1, sw_sum, dtype):
         step = k + 1
         if optimizer.code == C.NADAM:  # train_epoch's job: P_t = u_1 ... u_t before step t
             state.hyperparameters[C.HP_PRODUCT] *= mu * (1.0 - 0.5 * 0.96**step)
-        sums = cpu._update(
+        sums = k_update(
             params, raw.astype(dtype), state.slots, 0, n, alpha, l1, sw_sum, optimizer.code,
             float(lr), float(mu), state.hyperparameters, step,
         )
@@ -250,7 +257,7 @@ def test_update_touches_only_its_range():
     _rng, w0, raws, _lrs = _problem(n=12, n_steps=1)
     state = OptimizerState(optimizer, 12, np.float64)
     params = w0.copy()
-    cpu._update(params, raws[0], state.slots, 4, 9, 0.1, 0.1, 2.0, optimizer.code, 0.01, 0.9, state.hyperparameters, 1)
+    k_update(params, raws[0], state.slots, 4, 9, 0.1, 0.1, 2.0, optimizer.code, 0.01, 0.9, state.hyperparameters, 1)
     assert_array_equal(params[:4], w0[:4])
     assert_array_equal(params[9:], w0[9:])
     assert_array_equal(state.slots[:, :4], 0.0)
