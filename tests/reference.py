@@ -12,7 +12,9 @@ Conventions shared with the kernels:
 * Weight matrix ``l`` has shape ``(units[l], units[l + 1])`` (fan-in, fan-out).
 * The flat parameter vector holds every weight matrix (row-major) first, then
   every bias vector: the layout scikit-learn's L-BFGS solver packs
-  (``_pack`` in ``_multilayer_perceptron.py``).
+  (``_pack`` in ``_multilayer_perceptron.py``). The kernels append extra
+  parameters (PReLU slopes, batch-norm gamma and beta) after the biases; the
+  plain networks here have none (``reference_toolkit.py`` covers those).
 * Hidden activations and output activations/losses are named by strings; the
   ``*_NAMES`` dictionaries at the bottom map :mod:`skdeep.kernels.codes` to them.
 """
@@ -253,16 +255,23 @@ def l2_penalty(coefs, alpha, sw_sum):
     return 0.5 * alpha * sum(np.sum(np.asarray(w, dtype=np.float64) ** 2) for w in coefs) / sw_sum
 
 
+def l1_penalty(coefs, l1, sw_sum):
+    """skdeep's L1 term, scaled like the L2 one: ``l1 * sum_l |W_l|_1 / sum(w)`` (biases excluded)."""
+    return l1 * sum(np.sum(np.abs(np.asarray(w, dtype=np.float64))) for w in coefs) / sw_sum
+
+
 def loss_and_gradient(
-    X, Y, coefs, intercepts, activation, output, alpha=0.0, sample_weight=None, eps=None
+    X, Y, coefs, intercepts, activation, output, alpha=0.0, sample_weight=None, eps=None, l1=0.0
 ):
     """Loss and gradient exactly as scikit-learn's ``_backprop`` defines them.
 
     * ``loss = LOSS(Y, p, w) + 0.5 * alpha * sum ||W||^2 / sum(w)``
+      (``+ l1 * sum |W| / sum(w)`` with skdeep's L1 penalty, whose gradient is
+      the subgradient ``l1 * sign(W) / sum(w)``, ``sign(0) = 0``)
     * ``delta_out = (p - Y) * w[:, None]`` (canonical link: Bishop 2006, eq. 4.91
       and 5.18). For squared error with ``k`` outputs this is ``k`` times the
       derivative of the output-averaged loss: scikit-learn's convention.
-    * ``dW_l = (a_{l-1}.T @ delta_l + alpha * W_l) / sum(w)``,
+    * ``dW_l = (a_{l-1}.T @ delta_l + alpha * W_l + l1 * sign(W_l)) / sum(w)``,
       ``db_l = sum_i delta_l / sum(w)``
     * ``delta_{l-1} = (delta_l @ W_l.T) * f'(a_{l-1})`` (backpropagation,
       Rumelhart, Hinton & Williams 1986).
@@ -278,14 +287,15 @@ def loss_and_gradient(
     coefs = [np.asarray(c, dtype=np.float64) for c in coefs]
     activations = forward(X, coefs, intercepts, activation, output)
     p = activations[-1]
-    loss = LOSSES[output](Y, p, w, eps) + l2_penalty(coefs, alpha, sw_sum)
+    loss = LOSSES[output](Y, p, w, eps) + l2_penalty(coefs, alpha, sw_sum) + l1_penalty(coefs, l1, sw_sum)
 
     delta = (p - Y) * w[:, None]
     coef_grads = [None] * len(coefs)
     intercept_grads = [None] * len(coefs)
     for layer in range(len(coefs) - 1, -1, -1):
         a_below = activations[layer]
-        coef_grads[layer] = (a_below.T @ delta + alpha * coefs[layer]) / sw_sum
+        penalty = alpha * coefs[layer] + l1 * np.sign(coefs[layer])
+        coef_grads[layer] = (a_below.T @ delta + penalty) / sw_sum
         intercept_grads[layer] = delta.sum(axis=0) / sw_sum
         if layer > 0:
             delta = (delta @ coefs[layer].T) * DERIVATIVES[activation](a_below)
@@ -293,12 +303,12 @@ def loss_and_gradient(
 
 
 def flat_loss_and_gradient(
-    X, Y, params, units, activation, output, alpha=0.0, sample_weight=None, eps=None
+    X, Y, params, units, activation, output, alpha=0.0, sample_weight=None, eps=None, l1=0.0
 ):
     """:func:`loss_and_gradient` on a flat parameter vector; returns ``(loss, grad)``."""
     coefs, intercepts = unpack(params, units)
     loss, coef_grads, intercept_grads = loss_and_gradient(
-        X, Y, coefs, intercepts, activation, output, alpha, sample_weight, eps
+        X, Y, coefs, intercepts, activation, output, alpha, sample_weight, eps, l1
     )
     return loss, pack(coef_grads, intercept_grads)
 
@@ -349,20 +359,32 @@ def adam_step(params, grads, ms, vs, t, learning_rate_init, beta_1, beta_2, epsi
     return params, ms, vs, t
 
 
+def trainable(units, first_trainable):
+    """Boolean mask of the flat vector: the weights and biases of layers ``>= first_trainable``."""
+    coefs, intercepts = unpack(np.zeros(n_params(units)), units)
+    for layer in range(first_trainable, len(coefs)):
+        coefs[layer][...] = 1.0
+        intercepts[layer][...] = 1.0
+    return pack(coefs, intercepts) == 1.0
+
+
 def train_epoch(
-    X, Y, sample_weight, order, batch_size, learning_rates, params, units, activation,
-    output, alpha, optimizer, slots, step, momentum=0.0, nesterov=False, beta_1=0.9,
-    beta_2=0.999, epsilon=1e-8, eps=None,
+    X, Y, sample_weight, order, batch_size, learning_rates, momenta, params, units,
+    activation, output, alpha, optimizer, slots, step, nesterov=False, beta_2=0.999,
+    epsilon=1e-8, eps=None, l1=0.0, first_trainable=0,
 ):
     """One epoch of minibatch training, as scikit-learn's ``_fit_stochastic`` loop.
 
     Batch ``b`` holds the rows ``order[b * batch_size:(b + 1) * batch_size]``
-    and uses ``learning_rates[b]``. Its loss and gradient are those of
-    :func:`loss_and_gradient` on the batch (L2 term divided by the batch's
+    and uses learning rate ``learning_rates[b]`` and momentum ``momenta[b]``
+    (SGD's momentum, Adam's ``beta_1``). Its loss and gradient are those of
+    :func:`loss_and_gradient` on the batch (penalties divided by the batch's
     weight sum). Training stops before updating on the first batch whose loss
-    is not finite. ``optimizer`` is ``"sgd"``, ``"adam"`` or ``None`` (no update:
-    only the last batch's gradient is returned). ``slots`` holds the velocity
-    (SGD) or the first and second moments (Adam) as flat vectors.
+    is not finite; the step counter counts completed batches. ``optimizer`` is
+    ``"sgd"``, ``"adam"`` or ``None`` (no update: only the last batch's
+    gradient is returned). ``slots`` holds the velocity (SGD) or the first and
+    second moments (Adam) as flat vectors. Layers below ``first_trainable`` are
+    frozen: neither their parameters nor their slots change.
 
     Returns
     -------
@@ -372,6 +394,7 @@ def train_epoch(
     """
     params = np.array(params, dtype=np.float64)
     slots = [np.array(s, dtype=np.float64) for s in slots]
+    mask = trainable(units, first_trainable)
     Xd = _dense(X)
     Y = np.asarray(Y, dtype=np.float64)
     sw = _weights(Y, sample_weight)
@@ -379,21 +402,24 @@ def train_epoch(
     for start in range(0, len(order), batch_size):
         rows = np.asarray(order[start : start + batch_size])
         loss, grad = flat_loss_and_gradient(
-            Xd[rows], Y[rows], params, units, activation, output, alpha, sw[rows], eps
+            Xd[rows], Y[rows], params, units, activation, output, alpha, sw[rows], eps, l1
         )
         if not np.isfinite(loss):
             break
         loss_sum += loss * len(rows)
-        lr = learning_rates[n_batches]
+        lr, mu = learning_rates[n_batches], momenta[n_batches]
         if optimizer == "sgd":
-            (params,), (velocity,) = sgd_step([params], [grad], [slots[0]], lr, momentum, nesterov)
-            slots = [velocity]
+            (new,), (velocity,) = sgd_step(
+                [params[mask]], [grad[mask]], [slots[0][mask]], lr, mu, nesterov
+            )
+            params[mask], slots[0][mask] = new, velocity
             step += 1
         elif optimizer == "adam":
-            (params,), (m,), (v,), step = adam_step(
-                [params], [grad], [slots[0]], [slots[1]], step, lr, beta_1, beta_2, epsilon
+            (new,), (m,), (v,), step = adam_step(
+                [params[mask]], [grad[mask]], [slots[0][mask]], [slots[1][mask]], step, lr,
+                mu, beta_2, epsilon,
             )
-            slots = [m, v]
+            params[mask], slots[0][mask], slots[1][mask] = new, m, v
         else:
             step += 1
         n_batches += 1
@@ -407,6 +433,7 @@ def train_epoch(
 # ---------------------------------------------------------------------------
 
 from skdeep.kernels import codes as _codes  # noqa: E402
+from skdeep.kernels import cpu as _cpu  # noqa: E402
 
 ACTIVATION_NAMES = {
     _codes.IDENTITY: "identity",
@@ -423,8 +450,12 @@ OUTPUT_NAMES = {
 
 
 # ---------------------------------------------------------------------------
-# Test helpers: the kernels' argument conventions
+# Test helpers: the kernels' calling conventions
 # ---------------------------------------------------------------------------
+#
+# Everything the tests need to know about the kernels' argument lists lives
+# here, so a change of signature touches this section only. The networks are
+# plain multilayer perceptrons: no batch norm, no dropout, no extra parameters.
 
 
 def kernel_input(X, dtype, sparse):
@@ -444,15 +475,77 @@ def kernel_input(X, dtype, sparse):
     return (np.ascontiguousarray(X, dtype=dtype), np.empty(0, dtype=dtype), no_index, no_index, False)
 
 
-def kernel_buffers(units, capacity, sparse, dtype):
-    """``(grad, xbuf, abuf, dbuf1, dbuf2)`` for batches of up to ``capacity`` rows.
+class KernelNet:
+    """A plain MLP as the kernels take it: widths, option vectors and work buffers.
 
-    Filled with NaN, so a kernel that reads a value it did not write shows it.
+    Parameters
+    ----------
+    units : sequence of int
+    activation, output : int
+        ``skdeep.kernels.codes`` of the hidden activation and the output/loss.
+    dtype : numpy dtype
+        The log loss clips probabilities to ``[eps, 1 - eps]`` with this
+        dtype's machine epsilon, as the estimators do.
     """
-    units = np.asarray(units, dtype=np.int64)
-    grad = np.full(n_params(units), np.nan, dtype=dtype)
-    xbuf = np.full((0 if sparse else capacity, units[0]), np.nan, dtype=dtype)
-    abuf = np.full(capacity * int(units[1:].sum()), np.nan, dtype=dtype)
-    dbuf1 = np.full(capacity * int(units[1:].max()), np.nan, dtype=dtype)
-    dbuf2 = np.full_like(dbuf1, np.nan)
-    return grad, xbuf, abuf, dbuf1, dbuf2
+
+    def __init__(self, units, activation, output, dtype):
+        self.units = np.asarray(units, dtype=np.int64)
+        self.dtype = np.dtype(dtype)
+        self.iopt = np.zeros(_codes.N_IOPTIONS, dtype=np.int64)
+        self.iopt[_codes.IO_ACTIVATION] = activation
+        self.iopt[_codes.IO_OUTPUT] = output
+        self.fopt = np.zeros(_codes.N_FOPTIONS)
+        self.fopt[_codes.FO_LOG_EPS] = np.finfo(self.dtype).eps
+        self.dropout = np.zeros(len(self.units) - 1)
+        self.stats = np.empty(0, dtype=self.dtype)
+
+    def layout(self, capacity):
+        """``cpu.layout``: ``(offsets, n_params, n_stats)``."""
+        return _cpu.layout(self.units, capacity, self.iopt)
+
+    def buffers(self, capacity, sparse):
+        """``(grad, bufs, ibufs, keys, dbuf1, dbuf2)`` for batches of up to ``capacity`` rows.
+
+        Filled with NaN, so a kernel that reads a value it did not write shows it.
+        """
+        units, dtype = self.units, self.dtype
+
+        def nans(*shape):
+            return np.full(shape, np.nan, dtype=dtype)
+
+        size = capacity * int(units[1:].sum())
+        grad = nans(n_params(units))
+        bufs = (nans(size), nans(size), nans(0), nans(0), nans(0), nans(1), nans(2 * int(units.max())))
+        ibufs = (nans(0 if sparse else capacity, units[0]), *(nans(0, units[0]) for _ in range(3)))
+        keys = np.zeros(capacity, dtype=np.uint64)
+        dbuf1 = nans(capacity * int(units.max()))
+        return grad, bufs, ibufs, keys, dbuf1, nans(dbuf1.size)
+
+    def predict(self, data, params):
+        """``cpu.predict`` (inference mode)."""
+        return _cpu.predict(*data, params, self.stats, self.units, self.iopt, self.fopt, self.dropout)
+
+    def loss_grad(self, data, Y, sw, params, alpha=0.0, l1=0.0):
+        """``cpu.loss_grad``: ``(loss, gradient)``; ``params`` is only read."""
+        grad, bufs, ibufs, keys, dbuf1, dbuf2 = self.buffers(len(Y), data[4])
+        loss = _cpu.loss_grad(
+            *data, Y, sw, params, self.stats, grad, self.units, self.iopt, self.fopt,
+            self.dropout, float(alpha), float(l1), 0, bufs, ibufs, keys, dbuf1, dbuf2,
+        )
+        return loss, grad
+
+    def train_epoch(self, data, Y, sw, order, batch_size, lrs, momenta, params, slots, *,
+                    alpha, l1, opt, hp, step, first_trainable=0):
+        """``cpu.train_epoch``, updating ``params`` and ``slots`` in place.
+
+        Returns ``(loss_sum, n_batches, step, grad)``; ``grad`` is the gradient
+        buffer as the kernel left it.
+        """
+        grad, bufs, ibufs, keys, dbuf1, dbuf2 = self.buffers(batch_size, data[4])
+        loss_sum, n_batches, step = _cpu.train_epoch(
+            *data, Y, sw, order, batch_size, np.asarray(lrs, dtype=np.float64),
+            np.asarray(momenta, dtype=np.float64), params, self.stats, grad, slots, self.units,
+            self.iopt, self.fopt, self.dropout, float(alpha), float(l1), opt, hp, step,
+            first_trainable, 0, bufs, ibufs, keys, dbuf1, dbuf2, np.empty((0, 5)),
+        )
+        return loss_sum, n_batches, step, grad
