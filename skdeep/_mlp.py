@@ -33,6 +33,12 @@ class SelfNormalizationWarning(UserWarning):
 class BaseMultilayerPerceptron(BaseEstimator):
     """Shared fitting and prediction logic of :class:`MLPClassifier` and :class:`MLPRegressor`."""
 
+    def _store_parameters(self, parameters):
+        """``__init__``'s only work: keep every argument as an attribute of the same name."""
+        for name, value in parameters.items():
+            if name != "self":
+                setattr(self, name, value)
+
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(activations.ACTIVATIONS)), Activation],
@@ -654,48 +660,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         n_reused_layers=None,
         n_frozen_layers=0,
     ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.kernel_initializer = kernel_initializer
-        self.batch_norm = batch_norm
-        self.batch_norm_input = batch_norm_input
-        self.batch_norm_momentum = batch_norm_momentum
-        self.batch_norm_epsilon = batch_norm_epsilon
-        self.dropout = dropout
-        self.input_dropout = input_dropout
-        self.alpha_dropout = alpha_dropout
-        self.max_norm = max_norm
-        self.clipvalue = clipvalue
-        self.clipnorm = clipnorm
-        self.global_clipnorm = global_clipnorm
-        self.diagnostics = diagnostics
-        self.l1 = l1
-        self.callbacks = callbacks
-        self.class_weight = class_weight
-        self.pretrained = pretrained
-        self.n_reused_layers = n_reused_layers
-        self.n_frozen_layers = n_frozen_layers
+        self._store_parameters(locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, eval_set=None):
@@ -948,48 +913,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         n_reused_layers=None,
         n_frozen_layers=0,
     ):
-        self.loss = loss
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.kernel_initializer = kernel_initializer
-        self.batch_norm = batch_norm
-        self.batch_norm_input = batch_norm_input
-        self.batch_norm_momentum = batch_norm_momentum
-        self.batch_norm_epsilon = batch_norm_epsilon
-        self.dropout = dropout
-        self.input_dropout = input_dropout
-        self.alpha_dropout = alpha_dropout
-        self.max_norm = max_norm
-        self.clipvalue = clipvalue
-        self.clipnorm = clipnorm
-        self.global_clipnorm = global_clipnorm
-        self.diagnostics = diagnostics
-        self.l1 = l1
-        self.callbacks = callbacks
-        self.pretrained = pretrained
-        self.n_reused_layers = n_reused_layers
-        self.n_frozen_layers = n_frozen_layers
+        self._store_parameters(locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, eval_set=None):

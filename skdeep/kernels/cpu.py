@@ -837,16 +837,17 @@ def _update(params, grad, slots, start, stop, alpha, l1, sw_sum, opt, lr, mu, hp
         u_t = mu * (1.0 - 0.5 * 0.96**t)
         u_next = mu * (1.0 - 0.5 * 0.96 ** (t + 1.0))
         product = hp[C.HP_PRODUCT]
-        product_next = product * u_next
-        v_scale = 1.0 - b2**t
+        m_scale = u_next / (1.0 - product * u_next)
+        g_scale = (1.0 - u_t) / (1.0 - product)
+        v_scale = 1.0 / (1.0 - b2**t)
         m = slots[0]
         v = slots[1]
         for i in range(start, stop):
             g = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum)
             m[i] += (g - m[i]) * (1.0 - mu)
             v[i] += (g * g - v[i]) * (1.0 - b2)
-            m_hat = u_next * m[i] / (1.0 - product_next) + (1.0 - u_t) * g / (1.0 - product)
-            params[i] -= m_hat * lr / (np.sqrt(v[i] / v_scale) + eps)
+            m_hat = m_scale * m[i] + g_scale * g
+            params[i] -= m_hat * lr / (np.sqrt(v[i] * v_scale) + eps)
     elif opt == C.ADAMAX:
         b2 = hp[C.HP_BETA_2]
         eps = hp[C.HP_EPSILON]
@@ -864,12 +865,14 @@ def _update(params, grad, slots, start, stop, alpha, l1, sw_sum, opt, lr, mu, hp
         l2_term = 2.0 * (hp[C.HP_L2] + hp[C.HP_BETA] / (2.0 * lr))
         n = slots[0]
         z = slots[1]
+        square_root = power == 0.5  # Keras' default: sqrt is much cheaper than pow
         for i in range(start, stop):
             g = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum)
             w = params[i]
             n_new = n[i] + g * g
-            new_power = n_new**power
-            z[i] += g + shrink * w - (new_power - n[i] ** power) / lr * w
+            new_power = np.sqrt(n_new) if square_root else n_new**power
+            old_power = np.sqrt(n[i]) if square_root else n[i] ** power
+            z[i] += g + shrink * w - (new_power - old_power) / lr * w
             params[i] = (min(max(z[i], -l1_prox), l1_prox) - z[i]) / (new_power / lr + l2_term)
             n[i] = n_new
     else:
