@@ -549,3 +549,14 @@ class KernelNet:
             first_trainable, 0, bufs, ibufs, keys, dbuf1, dbuf2, np.empty((0, 5)),
         )
         return loss_sum, n_batches, step, grad
+
+
+def central_differences(f, x, h=1e-6):
+    """``(f(x + h e_i) - f(x - h e_i)) / 2h`` for every coordinate ``i``."""
+    fd = np.empty_like(x)
+    for i in range(x.size):
+        up, down = x.copy(), x.copy()
+        up[i] += h
+        down[i] -= h
+        fd[i] = (f(up) - f(down)) / (2 * h)
+    return fd

@@ -25,7 +25,6 @@ from skdeep.kernels import codes as C
 
 ACTIVATIONS = [C.IDENTITY, C.LOGISTIC, C.TANH, C.RELU]
 OUTPUTS = [C.SQUARED_ERROR, C.POISSON, C.BINARY_LOG_LOSS, C.MULTICLASS_LOG_LOSS]
-H = 1e-6
 RTOL, ATOL = 1e-6, 1e-8
 EPS = float(np.finfo(np.float64).eps)
 
@@ -110,22 +109,11 @@ class Net:
         return loss
 
 
-def central_differences(f, x, h=H):
-    """``(f(x + h e_i) - f(x - h e_i)) / 2h`` for every coordinate ``i``."""
-    fd = np.empty_like(x)
-    for i in range(x.size):
-        up, down = x.copy(), x.copy()
-        up[i] += h
-        down[i] -= h
-        fd[i] = (f(up) - f(down)) / (2 * h)
-    return fd
-
-
 def check_gradient(net):
     params_before = net.params.copy()
     _, grad = net.loss_grad(net.params)
     np.testing.assert_array_equal(net.params, params_before)
-    fd = central_differences(net.objective, net.params)
+    fd = ref.central_differences(net.objective, net.params)
     assert np.abs(fd).max() > 1e-3  # a real gradient, not a trivially flat loss
     assert_allclose(grad, fd, rtol=RTOL, atol=ATOL)
 
@@ -164,7 +152,7 @@ def test_gradient_single_output(activation, output):
     """One output (e.g. binary classification); squared error then needs no rescaling."""
     net = Net(activation, output, n_outputs=1, alpha=0.3, l1=0.05, weighted=True, seed=30)
     _, grad = net.loss_grad(net.params)
-    fd = central_differences(lambda p: net.loss_grad(p)[0], net.params)
+    fd = ref.central_differences(lambda p: net.loss_grad(p)[0], net.params)
     assert_allclose(grad, fd, rtol=RTOL, atol=ATOL)
 
 
@@ -172,7 +160,7 @@ def test_squared_error_gradient_is_n_outputs_times_the_loss_gradient():
     """scikit-learn's convention, pinned: ``grad = k * d(loss)`` with ``k`` outputs, no L2."""
     net = Net(C.TANH, C.SQUARED_ERROR, n_outputs=3, weighted=True, seed=40)
     _, grad = net.loss_grad(net.params)
-    fd = central_differences(lambda p: net.loss_grad(p)[0], net.params)
+    fd = ref.central_differences(lambda p: net.loss_grad(p)[0], net.params)
     assert_allclose(grad, 3 * fd, rtol=RTOL, atol=ATOL)
     assert not np.allclose(grad, fd, rtol=1e-2)
 
@@ -189,7 +177,7 @@ def test_squared_error_penalty_gradient_is_not_rescaled():
     w = net.params[: net.n_coefs]
     expected[: net.n_coefs] = (net.alpha * w + net.l1 * np.sign(w)) / net.sw.sum()
     assert_allclose(grad, expected, rtol=1e-10, atol=1e-14)
-    fd = central_differences(lambda p: net.loss_grad(p)[0], net.params)
+    fd = ref.central_differences(lambda p: net.loss_grad(p)[0], net.params)
     assert_allclose(grad, fd, rtol=RTOL, atol=ATOL)
 
 
@@ -214,7 +202,7 @@ def test_reference_gradient_matches_finite_differences(activation, output):
             value = net.units[-1] * (value - penalty) + penalty
         return value
 
-    assert_allclose(grad, central_differences(objective, net.params), rtol=RTOL, atol=ATOL)
+    assert_allclose(grad, ref.central_differences(objective, net.params), rtol=RTOL, atol=ATOL)
     kernel_loss, kernel_grad = net.loss_grad(net.params)
     assert_allclose(kernel_loss, loss, rtol=1e-12)
     assert_allclose(kernel_grad, grad, rtol=1e-12, atol=1e-14)

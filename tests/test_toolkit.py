@@ -24,6 +24,7 @@ import warnings
 import numpy as np
 import pytest
 import reference_toolkit as ref
+from reference import central_differences
 import scipy.sparse as sp
 from numba import njit
 from numpy.testing import assert_allclose, assert_array_equal
@@ -70,7 +71,6 @@ PLACEMENTS = {
     "input+before": ("before", True),
 }
 RRELU_BOUNDS = (1 / 8, 1 / 3)
-H = 1e-6
 
 
 # -- compiled shims ---------------------------------------------------------------
@@ -274,16 +274,6 @@ class Problem:
         )
         loss = ref.loss(self.output, self.Y, p, self.sw, np.finfo(np.float64).eps) + self.penalty(self.params)
         return loss, info
-
-
-def central_differences(f, x, h=H):
-    fd = np.empty_like(x)
-    for i in range(x.size):
-        up, down = x.copy(), x.copy()
-        up[i] += h
-        down[i] -= h
-        fd[i] = (f(up) - f(down)) / (2 * h)
-    return fd
 
 
 def check_problem(problem, rtol=1e-5, atol=1e-7):
