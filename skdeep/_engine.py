@@ -14,6 +14,7 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import ThreadpoolController
 
 from skdeep._progress import Progress
 from skdeep.kernels import codes
@@ -23,6 +24,10 @@ DIVERGED = (
     "Solver produced non-finite parameter weights. The input data may contain "
     "large values and need to be preprocessed."
 )
+
+
+class Diverged(ValueError):
+    """Training stopped on a non-finite loss; the model keeps its last finite weights."""
 
 
 #: Fitted attributes holding the network's arrays, in the order the kernels'
@@ -59,7 +64,7 @@ class Network:
     def n_coefs(self):
         return int(self.offsets[0, codes.L_B])
 
-    def _parts(self):
+    def parts(self):
         """``(attribute, vector index (0: params, 1: stats), start, shape)`` of every array."""
         units, offsets, n_layers = self.units, self.offsets, len(self.units) - 1
         for layer in range(n_layers):
@@ -82,7 +87,7 @@ class Network:
         """``{attribute: list of views}`` of the parameter and statistics vectors."""
         parts = {name: [] for name in (*PARAMETER_PARTS, *STATISTICS_PARTS)}
         vectors = (params, stats)
-        for name, vector, start, shape in self._parts():
+        for name, vector, start, shape in self.parts():
             parts[name].append(vectors[vector][start : start + int(np.prod(shape))].reshape(shape))
         return parts
 
@@ -90,7 +95,7 @@ class Network:
         """New ``(params, stats)`` vectors holding copies of ``parts`` (as from :meth:`unpack`)."""
         vectors = (np.zeros(self.n_params, dtype=self.dtype), np.zeros(self.n_stats, dtype=self.dtype))
         seen = {}
-        for name, vector, start, shape in self._parts():
+        for name, vector, start, shape in self.parts():
             index = seen[name] = seen.get(name, -1) + 1
             vectors[vector][start : start + int(np.prod(shape))] = np.ravel(parts[name][index])
         return vectors
@@ -113,6 +118,33 @@ class Network:
 
 _NO_INDEX = np.empty(0, dtype=np.int64)
 _NO_VALUES = {np.dtype(t): np.empty(0, dtype=t) for t in (np.float32, np.float64)}
+
+
+#: A product of fewer multiply-adds than this runs on one BLAS thread: waking a
+#: second thread costs more than it saves (a batch-32 epoch of the benchmark
+#: network ran 6x slower with two threads on a busy 2-core machine).
+SINGLE_THREAD_FLOPS = 4_000_000
+
+
+def blas_threads(network, batch_size):
+    """Limit the BLAS threads of a fit: one for small products, never more than set.
+
+    Returns a :class:`threadpoolctl.threadpool_limits` context (call its
+    ``restore_original_limits`` at the end). The limit is the smaller of what
+    the problem size calls for and the current setting, so a user's (or a
+    joblib worker's) explicit limit is respected.
+    """
+    global _BLAS
+    if _BLAS is None:  # scanning the loaded libraries takes milliseconds: once per process
+        _BLAS = ThreadpoolController().select(user_api="blas")
+    units = network.units
+    largest = int(batch_size * (units[:-1] * units[1:]).max())
+    current = min((info["num_threads"] for info in _BLAS.info()), default=1)
+    wanted = 1 if largest < SINGLE_THREAD_FLOPS else current
+    return _BLAS.limit(limits=min(wanted, current))
+
+
+_BLAS = None
 
 
 class KernelInput(tuple):
@@ -218,6 +250,8 @@ def fit_lbfgs(
         options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
     )
     np.copyto(params, result.x, casting="unsafe")
+    if not np.isfinite(params).all():
+        raise ValueError(DIVERGED)
     if network.n_stats:
         # Batch-norm statistics of the solution: one training pass, momentum 0.
         fopt = network.fopt.copy()
@@ -287,7 +321,7 @@ def fit_stochastic(
     # turns non-finite on an epoch's first batch, the previous start is the last
     # model known to give finite losses.
     snapshots = [params.copy(), params.copy()]
-    best_params = params.copy() if early_stopping else None
+    best = (params.copy(), stats.copy()) if early_stopping else None
     position = state._schedule_state
     schedule._start(position, learning_rate_init, n_batches, max_iter)
     random_masks = bool(network.dropout.any()) or network.iopt[codes.IO_ACTIVATION] == codes.RRELU
@@ -297,6 +331,7 @@ def fit_stochastic(
     n_hidden = len(network.units) - 2
     diag = np.zeros((n_hidden + 1, max(5, int(network.units[1:-1].sum()))) if diagnostics else (0, 5))
     progress = Progress(verbose, max_iter)
+    blas_limit = blas_threads(network, batch_size)
     for callback in callbacks:
         callback.on_train_begin(state)
     state.n_iter_ = 0
@@ -323,7 +358,16 @@ def fit_stochastic(
             )
             if done < n_batches or not np.isfinite(params).all():
                 np.copyto(params, snapshots[1] if done == 0 else snapshots[0])
-                raise ValueError(DIVERGED)
+                if not early_stopping:
+                    raise Diverged(DIVERGED)
+                # scikit-learn 1.9: a NaN validation score, and the best epoch's model.
+                state.validation_scores_.append(np.nan)
+                warnings.warn(
+                    "Training diverged (non-finite loss) in epoch %d; the model keeps "
+                    "the weights of its best validation epoch." % (position["epoch"] + 1),
+                    ConvergenceWarning,
+                )
+                break
             state.n_iter_ += 1
             state.loss_ = loss_sum / n_samples
             state.t_ += n_samples
@@ -343,7 +387,7 @@ def fit_stochastic(
             state.history_.append(record)
             progress.update(record)
             if early_stopping:
-                _track_validation(state, score, params, best_params, tol)
+                _track_validation(state, score, (params, stats), best, tol)
             else:
                 _track_loss(state, tol)
                 if score is not None:
@@ -375,9 +419,11 @@ def fit_stochastic(
     except KeyboardInterrupt:
         warnings.warn("Training interrupted by user.")
     finally:
+        blas_limit.restore_original_limits()
         progress.close()
-        if best_params is not None:
-            np.copyto(params, best_params)
+        if best is not None:
+            np.copyto(params, best[0])
+            np.copyto(stats, best[1])
         for callback in callbacks:
             callback.on_train_end(state)
 
@@ -399,7 +445,8 @@ def _diagnostics(network, diag):
     return entries
 
 
-def _track_validation(state, score, params, best_params, tol):
+def _track_validation(state, score, current, best, tol):
+    """Record the validation score; copy the ``(params, stats)`` of a new best epoch into ``best``."""
     state.validation_scores_.append(score)
     if score < state.best_validation_score_ + tol:
         state._no_improvement_count += 1
@@ -407,7 +454,8 @@ def _track_validation(state, score, params, best_params, tol):
         state._no_improvement_count = 0
     if score > state.best_validation_score_:
         state.best_validation_score_ = score
-        np.copyto(best_params, params)
+        for target, source in zip(best, current):
+            np.copyto(target, source)
 
 
 def _track_loss(state, tol):

@@ -83,7 +83,32 @@ class BaseMultilayerPerceptron(BaseEstimator):
 
     # -- fitting -----------------------------------------------------------
 
-    def _fit(self, X, y, sample_weight, incremental, eval_set=None):
+    def _fit(self, X, y, sample_weight, incremental, eval_set=None, classes=None):
+        """Fit as one transaction: a call that raises leaves the estimator as it was.
+
+        Training writes into new vectors (:meth:`_fit_new_state`); the lists and
+        dicts it appends to are copied first, so restoring the previous
+        attributes restores the previous model. A diverging fit is the exception:
+        it keeps the last weights that gave finite losses, and raises.
+        """
+        saved = {
+            name: (value.copy() if isinstance(value, (list, dict)) else value)
+            for name, value in self.__dict__.items()
+        }
+        if isinstance(saved.get("_optimizer"), OptimizerState):
+            saved["_optimizer"] = saved["_optimizer"].copy()
+        try:
+            if incremental:
+                self._start_partial_fit(y, classes)
+            return self._fit_new_state(X, y, sample_weight, incremental, eval_set)
+        except _engine.Diverged:
+            raise
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _fit_new_state(self, X, y, sample_weight, incremental, eval_set):
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):
             hidden_layer_sizes = [hidden_layer_sizes]
@@ -93,6 +118,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 "hidden_layer_sizes must be positive integers, got %s." % hidden_layer_sizes
             )
         stochastic = self.solver != "lbfgs"
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
         optimizer = optimizers.resolve(self) if stochastic else None
         schedule = schedules.resolve(self) if stochastic else None
 
@@ -109,6 +136,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
             self._check_warm_start(units, options)
 
         network = self._network(units, X.dtype)
+        if not first_pass:
+            self._check_fitted_arrays(network)
         self._set_arrays(network, *network.pack(self.__dict__))
         data = _engine.KernelInput(X, X.dtype)
         if not stochastic:
@@ -124,6 +153,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
             self._fit_stochastic(network, X, Y, y, sw, random_state, incremental, schedule, eval_set)
         self.zero_weight_fraction_ = float(np.mean(self._params[: network.n_coefs] == 0))
         return self
+
+    def _start_partial_fit(self, y, classes):
+        """First-call set-up of ``partial_fit`` (the classifier's classes)."""
 
     def _network_options(self, X, units, stochastic):
         """``(iopt, fopt, dropout)`` for the kernels, after checking the toolkit's parameters."""
@@ -192,6 +224,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
             )
 
     def _fit_stochastic(self, network, X, Y, y, sw, random_state, incremental, schedule, eval_set):
+        self._start_stochastic_state()
         validation_score = None
         if eval_set is not None:
             validation_score = self._eval_set_score(network, eval_set, X.dtype)
@@ -307,18 +340,29 @@ class BaseMultilayerPerceptron(BaseEstimator):
         self.batch_norm_moving_var_ = [np.ones(width, dtype=dtype) for width in widths]
         _transfer.reuse_layers(self)
         if self.solver != "lbfgs":
+            for name in ("loss_curve_", "history_", "_schedule_state"):
+                self.__dict__.pop(name, None)
+            self._start_stochastic_state()
+
+    def _start_stochastic_state(self):
+        """Give a stochastic fit the history it continues, keeping what is there.
+
+        Fills in what a first fit, or a warm start from 'lbfgs' or with
+        ``early_stopping`` switched on or off, lacks.
+        """
+        if "loss_curve_" not in self.__dict__:
             self.loss_curve_ = []
-            self._no_improvement_count = 0
             self.history_ = []
             self._schedule_state = {"step": 0, "epoch": 0, "n_seen": 0}
-            if self.early_stopping:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
-            else:
-                self.best_loss_ = np.inf
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
+            self._no_improvement_count = 0
+            self.validation_scores_ = self.best_validation_score_ = self.best_loss_ = None
+        if self.early_stopping and self.best_validation_score_ is None:
+            self.validation_scores_ = self.validation_scores_ or []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        elif not self.early_stopping and self.best_loss_ is None:
+            self.best_loss_ = np.inf
+            self.best_validation_score_ = None
 
     def _check_warm_start(self, units, options):
         expected = list(zip(units[:-1], units[1:]))
@@ -345,7 +389,44 @@ class BaseMultilayerPerceptron(BaseEstimator):
     def _set_arrays(self, network, params, stats):
         """Store the vectors and expose the fitted arrays as views of them."""
         self._params, self._stats = params, stats
-        self.__dict__.update(network.unpack(params, stats))
+        parts = network.unpack(params, stats)
+        self.__dict__.update(parts)
+        self._views = {name: [(a, a.shape) for a in arrays] for name, arrays in parts.items()}
+
+    def _check_fitted_arrays(self, network):
+        """Raise ``ValueError`` unless the fitted arrays are those of ``network``.
+
+        Every list must hold, for each layer the network has, a NumPy array of
+        the right shape in one floating dtype (float32 or float64): replaced
+        fitted arrays reach compiled code only when they agree.
+        """
+        dtype = None
+        expected = {}
+        for name, _, _, shape in network.parts():
+            expected.setdefault(name, []).append(shape)
+        for name in (*_engine.PARAMETER_PARTS, *_engine.STATISTICS_PARTS):
+            arrays, shapes = getattr(self, name, None), expected.get(name, [])
+            if not isinstance(arrays, (list, tuple)) or len(arrays) != len(shapes):
+                found = f"{len(arrays)} arrays" if isinstance(arrays, (list, tuple)) else type(arrays).__name__
+                raise ValueError(
+                    f"{name} must be a list of {len(shapes)} arrays for this network, got {found}."
+                )
+            for index, (array, shape) in enumerate(zip(arrays, shapes)):
+                if not isinstance(array, np.ndarray) or array.dtype not in (np.float32, np.float64):
+                    kind = array.dtype if isinstance(array, np.ndarray) else type(array).__name__
+                    raise ValueError(
+                        f"{name}[{index}] must be a float32 or float64 NumPy array, got {kind}."
+                    )
+                dtype = dtype or array.dtype
+                if array.dtype != dtype:
+                    raise ValueError(
+                        f"{name}[{index}] is {array.dtype}, the other fitted arrays {dtype}; "
+                        "all fitted arrays must share one dtype."
+                    )
+                if array.shape != tuple(shape):
+                    raise ValueError(
+                        f"{name}[{index}] has shape {array.shape}; the fitted network needs {tuple(shape)}."
+                    )
 
     def _sample_weight(self, sample_weight, X, y):
         """Sample weights (ones when not given) in the dtype of ``X``."""
@@ -357,23 +438,28 @@ class BaseMultilayerPerceptron(BaseEstimator):
 
     def _vectors(self):
         """``(params, stats)`` the fitted arrays are views of, or ``None`` if any was replaced."""
-        params, stats = self.__dict__.get("_params"), self.__dict__.get("_stats")
-        if params is None:
+        views = self.__dict__.get("_views")
+        if views is None:
             return None
-        for name in _engine.PARAMETER_PARTS:
-            if not all(a.base is params for a in getattr(self, name)):
+        for name, arrays in views.items():
+            current = self.__dict__.get(name)
+            if not isinstance(current, list) or len(current) != len(arrays):
                 return None
-        for name in _engine.STATISTICS_PARTS:
-            if not all(a.base is stats for a in getattr(self, name)):
-                return None
-        return params, stats
+            for array, (view, shape) in zip(current, arrays):
+                if array is not view or array.shape != shape:
+                    return None
+        return self._params, self._stats
 
     def _prepare(self, X):
-        """``(network, params, stats, X)`` for prediction: scikit-learn's input checks, with a fast path."""
+        """``(network, params, stats, X)`` for prediction: scikit-learn's input checks, with a fast path.
+
+        Fitted arrays the user replaced are checked against the network before
+        they are packed for the kernels.
+        """
         if "coefs_" not in self.__dict__:
             check_is_fitted(self)
         vectors = self._vectors()
-        dtype = self.coefs_[0].dtype
+        dtype = vectors[0].dtype if vectors is not None else np.asarray(self.coefs_[0]).dtype
         if not (
             type(X) is np.ndarray
             and X.ndim == 2
@@ -387,10 +473,14 @@ class BaseMultilayerPerceptron(BaseEstimator):
             if X.dtype == np.float64 and dtype == np.float32:
                 # float64 input to a float32 model: compute in float64, as scikit-learn
                 dtype, vectors = X.dtype, None
-        units = [self.n_features_in_, *(b.shape[0] for b in self.intercepts_)]
-        network = self._network(units, dtype)
-        params, stats = vectors if vectors is not None else network.pack(self.__dict__)
-        return network, params, stats, X
+            if sp.issparse(X) and (self._options[0][codes.IO_INPUT_BATCH_NORM] or self._options[2][0] > 0):
+                X = X.toarray()  # input batch norm and input dropout act on dense rows
+        units = [self.n_features_in_, *(np.shape(b)[0] for b in self.intercepts_)]
+        network = self._network(units, dtype if dtype in (np.float32, np.float64) else np.float64)
+        if vectors is None:
+            self._check_fitted_arrays(network)
+            vectors = network.pack(self.__dict__)
+        return network, *vectors, X
 
     def _forward(self, X):
         """Output layer for ``X`` in inference mode."""
@@ -421,16 +511,18 @@ class BaseMultilayerPerceptron(BaseEstimator):
     # -- persistence -------------------------------------------------------
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: pickling never changes the live object
         state.pop("_params", None)
         state.pop("_stats", None)
+        state.pop("_views", None)
         return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
         if "coefs_" in state:
-            units = [self.n_features_in_, *(b.shape[0] for b in self.intercepts_)]
+            units = [self.n_features_in_, *(np.shape(b)[0] for b in self.intercepts_)]
             network = self._network(units, self.coefs_[0].dtype)
+            self._check_fitted_arrays(network)
             self._set_arrays(network, *network.pack(self.__dict__))
 
     def __sklearn_tags__(self):
@@ -439,14 +531,12 @@ class BaseMultilayerPerceptron(BaseEstimator):
         return tags
 
     def _check_solver(self):
-        """``partial_fit`` exists for stochastic solvers without early stopping."""
+        """``partial_fit`` exists for stochastic solvers."""
         if self.solver == "lbfgs":
             raise AttributeError(
                 "partial_fit is only available for stochastic optimizers. %s is not "
                 "stochastic." % self.solver
             )
-        if self.early_stopping:
-            raise AttributeError("partial_fit does not support early_stopping=True")
         return True
 
 
@@ -704,13 +794,16 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         -------
         self : MLPClassifier
         """
+        self._validate_params()
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def _start_partial_fit(self, y, classes):
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
         """Predict class labels.
@@ -784,7 +877,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
             self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-            dtype=(np.float64, np.float32), reset=reset,
+            dtype=(np.float64, np.float32), order="C", reset=reset,
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -952,6 +1045,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         -------
         self : MLPRegressor
         """
+        self._validate_params()
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
@@ -1001,8 +1095,10 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
             self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
-            dtype=(np.float64, np.float32), reset=reset,
+            dtype=(np.float64, np.float32), order="C", reset=reset,
         )
+        if sp.issparse(y):
+            y = y.toarray()
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):

@@ -19,6 +19,7 @@ class Activation(BaseEstimator):
     """Base class: an activation without hyperparameters."""
 
     code = None
+    _parameter_constraints: dict = {}
 
     def _options(self):
         """``(code, alpha, rrelu_lower, rrelu_upper)`` for the kernels."""

@@ -10,14 +10,22 @@ engine calls, in Python and only at epoch boundaries:
   ``learning_rate``, ``time``); returning True stops training;
 - ``on_train_end(estimator)`` when the call ends.
 
-During training ``estimator.coefs_`` and ``estimator.intercepts_`` are views of
-the weights being trained: read them to inspect, write them in place to change.
+During training the fitted arrays (``coefs_``, ``intercepts_``, ``prelu_alpha_``,
+``batch_norm_*_``) are views of the parameters being trained: read them to
+inspect, write them in place to change.
 """
 
 import csv
 
 import numpy as np
 from sklearn.base import BaseEstimator
+
+from skdeep._engine import PARAMETER_PARTS, STATISTICS_PARTS
+
+
+def _network_arrays(estimator):
+    """Every array of the network: weights, biases, PReLU slopes, batch-norm parameters and statistics."""
+    return [array for name in (*PARAMETER_PARTS, *STATISTICS_PARTS) for array in getattr(estimator, name)]
 
 
 class Callback(BaseEstimator):
@@ -84,7 +92,7 @@ class EarlyStopping(Callback):
         if self.best_ is None or sign * (value - self.best_) > self.min_delta:
             self.best_, self.best_epoch_, self._wait = value, record["epoch"], 0
             if self.restore_best_weights:
-                self._best_weights = [a.copy() for a in (*estimator.coefs_, *estimator.intercepts_)]
+                self._best_weights = [a.copy() for a in _network_arrays(estimator)]
             return False
         self._wait += 1
         if self._wait >= self.patience:
@@ -94,7 +102,7 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, estimator):
         if self._best_weights is not None:
-            for current, best in zip((*estimator.coefs_, *estimator.intercepts_), self._best_weights):
+            for current, best in zip(_network_arrays(estimator), self._best_weights):
                 np.copyto(current, best)
         self._best_weights = None
 

@@ -24,22 +24,23 @@ class VarianceScaling(BaseEstimator):
     """Draw weights with variance ``scale / fan``.
 
     ``fan`` is ``fan_in``, ``fan_out`` or their mean (``mode``). ``"uniform"``
-    draws from ``U(-r, r)`` with ``r = sqrt(3 * scale / fan)``; ``"normal"``
-    from ``N(0, scale / fan)``; ``"truncated_normal"`` from a normal truncated
-    at two standard deviations, rescaled so the variance is still
-    ``scale / fan`` (Keras' ``VarianceScaling``).
+    draws from ``U(-r, r)`` with ``r = sqrt(3 * scale / fan)``;
+    ``"truncated_normal"`` (or its Keras alias ``"normal"``) from a normal
+    truncated at two standard deviations, rescaled so the variance is still
+    ``scale / fan``; ``"untruncated_normal"`` from ``N(0, scale / fan)``
+    (Keras' ``VarianceScaling``).
 
     Parameters
     ----------
     scale : float, default=1.0
     mode : {'fan_in', 'fan_out', 'fan_avg'}, default='fan_in'
-    distribution : {'uniform', 'normal', 'truncated_normal'}, default='truncated_normal'
+    distribution : {'uniform', 'truncated_normal', 'normal', 'untruncated_normal'}, default='truncated_normal'
     """
 
     _parameter_constraints = {
         "scale": [Interval(Real, 0, None, closed="neither")],
         "mode": [StrOptions({"fan_in", "fan_out", "fan_avg"})],
-        "distribution": [StrOptions({"uniform", "normal", "truncated_normal"})],
+        "distribution": [StrOptions({"uniform", "normal", "truncated_normal", "untruncated_normal"})],
     }
 
     def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal"):
@@ -55,7 +56,7 @@ class VarianceScaling(BaseEstimator):
         if self.distribution == "uniform":
             limit = np.sqrt(3.0 * variance)
             return random_state.uniform(-limit, limit, shape)
-        if self.distribution == "normal":
+        if self.distribution == "untruncated_normal":
             return random_state.normal(0.0, np.sqrt(variance), shape)
         std = np.sqrt(variance) / _TRUNCATION_STD
         weights = random_state.normal(0.0, std, shape)

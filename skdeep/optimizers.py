@@ -21,6 +21,7 @@ non-default value that differs from the object's is a contradiction and
 raises ``ValueError``.
 """
 
+import copy
 from numbers import Real
 
 import numpy as np
@@ -347,3 +348,10 @@ class OptimizerState:
         for index, value in optimizer._hyperparameters().items():
             self.hyperparameters[index] = value
         self.momentum = optimizer._momentum()
+
+    def copy(self):
+        """An independent copy (slots and running scalars copied)."""
+        state = copy.copy(self)
+        state.slots = self.slots.copy()
+        state.hyperparameters = self.hyperparameters.copy()
+        return state

@@ -660,15 +660,19 @@ def test_named_initializers_have_keras_variance(name):
         assert np.abs(W).max() > 0.95 * bound  # truncated at 2 std, not narrower
 
 
-@pytest.mark.parametrize("distribution", ["uniform", "normal", "truncated_normal"])
+@pytest.mark.parametrize("distribution", ["uniform", "normal", "truncated_normal", "untruncated_normal"])
 @pytest.mark.parametrize("mode", ["fan_in", "fan_out", "fan_avg"])
 def test_variance_scaling(mode, distribution):
     fan_in, fan_out = 150, 450
     W = VarianceScaling(3.0, mode, distribution).draw(fan_in, fan_out, np.random.RandomState(1))
     variance = ref.variance_scaling_variance(3.0, mode, fan_in, fan_out)
     assert abs(W.var() / variance - 1) < 0.03
-    if distribution == "normal":  # untruncated: tails beyond 2 std exist (4.6% of draws)
+    bound = 2 * ref.truncated_normal_std(variance)
+    if distribution == "untruncated_normal":  # tails beyond 2 std exist (4.6% of draws)
         assert 0.03 < np.mean(np.abs(W) > 2 * np.sqrt(variance)) < 0.06
+        assert np.abs(W).max() > bound
+    elif distribution != "uniform":  # Keras: "normal" is the truncated normal
+        assert np.abs(W).max() <= bound
 
 
 def test_truncation_constant():
@@ -1008,7 +1012,7 @@ def test_selu_self_normalizes_while_logistic_saturates():
     # Logistic with N(0, 1) weights (variance scale / fan_in = 1): activations pile up at 0
     # and 1, the mean derivative E[s (1 - s)] = m (1 - m) - std^2 is a fraction of s'(0) = 1/4,
     # and the gradients vanish towards the input (the chapter's vanishing gradients).
-    model, mean, std, grad = layer_statistics("logistic", VarianceScaling(50.0, "fan_in", "normal"), X, y)
+    model, mean, std, grad = layer_statistics("logistic", VarianceScaling(50.0, "fan_in", "untruncated_normal"), X, y)
     assert abs(np.std(model.coefs_[5]) - 1) < 0.05
     assert np.all(std[1:] > 0.35)
     assert np.all(mean * (1 - mean) - std**2 < 0.12)
