@@ -466,8 +466,6 @@ def test_partial_fit_unknown_class():
     [
         (MLPClassifier, {"solver": "lbfgs"}, "only available for stochastic optimizers"),
         (MLPRegressor, {"solver": "lbfgs"}, "only available for stochastic optimizers"),
-        (MLPClassifier, {"early_stopping": True}, "does not support early_stopping=True"),
-        (MLPRegressor, {"early_stopping": True}, "does not support early_stopping=True"),
         (MLPClassifier, {"class_weight": "balanced"}, "does not support class_weight='balanced'"),
         (MLPClassifier, {"solver": "sgd", "class_weight": "balanced"}, "class_weight='balanced'"),
     ],
