@@ -421,7 +421,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
     # -- persistence -------------------------------------------------------
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())
         state.pop("_params", None)
         state.pop("_stats", None)
         return state
