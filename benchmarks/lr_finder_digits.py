@@ -1,3 +1,9 @@
+"""lr_find's suggestions on digits against a grid over learning_rate_init.
+
+(64,) ReLU network, batch 64, 20 epochs, 70/30 stratified split, test
+accuracy averaged over random_state 0, 1, 2; the numbers are in
+docs/workflow.md. Run: python benchmarks/lr_finder_digits.py (about a minute).
+"""
 import time, numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
