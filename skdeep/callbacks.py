@@ -16,6 +16,8 @@ inspect, write them in place to change.
 """
 
 import csv
+import math
+import os
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -137,3 +139,149 @@ class CSVLogger(Callback):
     def on_train_end(self, estimator):
         self._file.close()
         del self._file, self._writer
+
+    def __getstate__(self):
+        # A model pickled mid-fit (a checkpoint) carries its callbacks: not the open file.
+        state = dict(super().__getstate__())
+        state.pop("_file", None)
+        state.pop("_writer", None)
+        return state
+
+
+def _lower_is_better(monitor, mode):
+    if mode == "auto":
+        return "loss" in monitor
+    return mode == "min"
+
+
+class ModelCheckpoint(Callback):
+    """Save the whole estimator during training: the best model, or every N epochs.
+
+    The saved file is the estimator as it is at the end of an epoch — weights,
+    optimizer state (moments, step), schedule position and history — so
+    ``joblib.load`` (or ``skops.io.load``) gives a model that predicts and
+    that continues training where it was saved, with ``partial_fit`` (same
+    optimizer state) or ``warm_start=True`` (fresh optimizer slots, as in
+    scikit-learn).
+
+    Parameters
+    ----------
+    path : str or path-like
+        File to write. May hold ``str.format`` fields naming any key of the
+        epoch's history record, e.g. ``"ckpt-{epoch:03d}-{loss:.4f}.joblib"``;
+        without fields each save replaces the file (writes are atomic: a
+        temporary file is renamed over it).
+    monitor : str, default='validation_score'
+        History key compared for ``save_best_only``: ``'validation_score'``
+        (needs ``early_stopping=True`` or an ``eval_set``), ``'loss'``, or any
+        other recorded key (e.g. ``'validation_loss'`` where recorded).
+    mode : {'auto', 'min', 'max'}, default='auto'
+        Whether lower or higher is better; 'auto' minimizes keys containing
+        ``'loss'`` and maximizes the others (as :class:`EarlyStopping`).
+    save_best_only : bool, default=False
+        Save only when the monitored value improves on the best so far in
+        this fit (NaN never improves).
+    every_n_epochs : int, default=1
+        Save (or, with ``save_best_only``, check) at epochs that are a
+        multiple of this (epochs as numbered in ``history_``, counted across
+        warm starts).
+    backend : {'joblib', 'skops'}, default='joblib'
+        ``joblib.dump`` (pickle: load only files you trust) or
+        ``skops.io.dump`` (``pip install skops``; ``skops.io.load`` needs
+        ``trusted=skops.io.get_untrusted_types(file=path)`` after you checked
+        the listed types).
+    compress : int, default=0
+        joblib's compression level (0–9); ignored by skops.
+    verbose : bool, default=False
+        Print a line at each save.
+
+    Attributes
+    ----------
+    best_ : float or None
+        Best monitored value of the last fit (``save_best_only``).
+    best_epoch_ : int or None
+        Epoch of ``best_``.
+    saved_ : list of str
+        Paths written during the last fit, in order (a path appears once per
+        save).
+    last_path_ : str or None
+        Last path written.
+    """
+
+    def __init__(
+        self, path, monitor="validation_score", mode="auto", save_best_only=False,
+        every_n_epochs=1, backend="joblib", compress=0, verbose=False,
+    ):
+        self.path = path
+        self.monitor = monitor
+        self.mode = mode
+        self.save_best_only = save_best_only
+        self.every_n_epochs = every_n_epochs
+        self.backend = backend
+        self.compress = compress
+        self.verbose = verbose
+
+    def on_train_begin(self, estimator):
+        if self.mode not in ("auto", "min", "max"):
+            raise ValueError(f"ModelCheckpoint mode must be 'auto', 'min' or 'max', got {self.mode!r}.")
+        if self.backend not in ("joblib", "skops"):
+            raise ValueError(f"ModelCheckpoint backend must be 'joblib' or 'skops', got {self.backend!r}.")
+        if not (isinstance(self.every_n_epochs, int) and self.every_n_epochs >= 1):
+            raise ValueError(f"every_n_epochs must be a positive integer, got {self.every_n_epochs!r}.")
+        if self.backend == "skops":
+            _import_skops()
+        self.best_ = None
+        self.best_epoch_ = None
+        self.saved_ = []
+        self.last_path_ = None
+
+    def on_epoch_end(self, estimator, record):
+        if record["epoch"] % self.every_n_epochs:
+            return False
+        if self.save_best_only:
+            value = record.get(self.monitor)
+            if value is None:
+                raise ValueError(
+                    f"ModelCheckpoint monitors {self.monitor!r}, which the history does not "
+                    f"record; available: {sorted(k for k, v in record.items() if v is not None)}."
+                )
+            if math.isnan(value):
+                return False
+            lower = _lower_is_better(self.monitor, self.mode)
+            if self.best_ is not None and not (value < self.best_ if lower else value > self.best_):
+                return False
+            self.best_, self.best_epoch_ = value, record["epoch"]
+        path = os.fspath(self.path).format(**record)
+        self._save(estimator, path)
+        self.saved_.append(path)
+        self.last_path_ = path
+        if self.verbose:
+            print(f"Epoch {record['epoch']}: saved {path}")
+        return False
+
+    def _save(self, estimator, path):
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        temporary = f"{path}.tmp{os.getpid()}"
+        try:
+            if self.backend == "skops":
+                _import_skops().dump(estimator, temporary)
+            else:
+                import joblib
+
+                joblib.dump(estimator, temporary, compress=self.compress)
+            os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+
+
+def _import_skops():
+    try:
+        import skops.io
+    except ImportError as error:
+        raise ImportError(
+            "ModelCheckpoint(backend='skops') needs skops: pip install skops."
+        ) from error
+    return skops.io
