@@ -4,6 +4,7 @@ from skdeep._mlp import MLPClassifier, MLPRegressor, SelfNormalizationWarning
 from skdeep._transfer import PretrainedLayers
 from skdeep.autoencoder import StackedAutoencoder
 from skdeep.lr_finder import LRFinderResult, lr_find
+from skdeep.precompile import precompile
 
 __version__ = "0.1.0"
 
@@ -16,4 +17,5 @@ __all__ = [
     "StackedAutoencoder",
     "__version__",
     "lr_find",
+    "precompile",
 ]

@@ -1,24 +1,36 @@
-"""The training engine: network layout, training loops and their state.
+"""The training engine: training loops and their state.
 
-The engine sits between the estimators (API and validation, no math) and the
-kernels (arrays in, arrays out). It owns the flat parameter vector, the
-buffers of a fit, the epoch loop (shuffling, learning rate, early stopping,
-history) and L-BFGS. Python runs once per epoch; every minibatch runs inside
-one compiled call.
+The engine sits between the estimators (API and validation, no math) and a
+backend (:mod:`skdeep._backend`: arrays in, arrays out). It translates the
+estimators' options into the kernels' codes (:func:`network`), runs the epoch
+loop (shuffling, learning rate, early stopping, history) and L-BFGS, and
+returns its results — the trained vectors, a :class:`History`, counters — for
+the estimator to assign. Python runs once per epoch; the backend runs the
+minibatches.
 """
 
 import time
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.optimize
-import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import ThreadpoolController
 
+from skdeep._backend import (  # noqa: F401 (PARAMETER_PARTS, STATISTICS_PARTS: re-exported)
+    PARAMETER_PARTS,
+    STATISTICS_PARTS,
+    Data,
+    Epoch,
+    Network,
+    Optimizer,
+    Parameters,
+    Targets,
+)
 from skdeep._progress import Progress
+from skdeep.activations import OUTPUT
 from skdeep.kernels import codes
-from skdeep.kernels import cpu as kernels
 
 DIVERGED = (
     "Solver produced non-finite parameter weights. The input data may contain "
@@ -28,96 +40,6 @@ DIVERGED = (
 
 class Diverged(ValueError):
     """Training stopped on a non-finite loss; the model keeps its last finite weights."""
-
-
-#: Fitted attributes holding the network's arrays, in the order the kernels'
-#: layout stores them, and the vector each lives in.
-PARAMETER_PARTS = ("coefs_", "intercepts_", "prelu_alpha_", "batch_norm_gamma_", "batch_norm_beta_")
-STATISTICS_PARTS = ("batch_norm_moving_mean_", "batch_norm_moving_var_")
-
-
-class Network:
-    """Layer widths, activation codes and options of a multilayer perceptron.
-
-    Parameters
-    ----------
-    units : sequence of int
-        ``[n_features, hidden_1, ..., n_outputs]``.
-    dtype : numpy dtype
-        Floating dtype of parameters and data.
-    iopt, fopt : array-like
-        Integer and float option vectors (``skdeep.kernels.codes.IO_*``/``FO_*``).
-    dropout : array-like of shape (n_layers,)
-        Dropout rate on the input of each weight layer.
-    """
-
-    def __init__(self, units, dtype, iopt, fopt, dropout):
-        self.units = np.asarray(units, dtype=np.int64)
-        self.dtype = np.dtype(dtype)
-        self.iopt = np.asarray(iopt, dtype=np.int64)
-        self.fopt = np.array(fopt, dtype=np.float64)
-        self.fopt[codes.FO_LOG_EPS] = np.finfo(self.dtype).eps
-        self.dropout = np.asarray(dropout, dtype=np.float64)
-        self.offsets, self.n_params, self.n_stats = kernels.layout(self.units, 1, self.iopt)
-
-    @property
-    def n_coefs(self):
-        return int(self.offsets[0, codes.L_B])
-
-    def parts(self):
-        """``(attribute, vector index (0: params, 1: stats), start, shape)`` of every array."""
-        units, offsets, n_layers = self.units, self.offsets, len(self.units) - 1
-        for layer in range(n_layers):
-            fan_in, fan_out = int(units[layer]), int(units[layer + 1])
-            yield "coefs_", 0, offsets[layer, codes.L_W], (fan_in, fan_out)
-        for layer in range(n_layers):
-            yield "intercepts_", 0, offsets[layer, codes.L_B], (int(units[layer + 1]),)
-        for layer in range(n_layers - 1):
-            if offsets[layer, codes.L_P] >= 0:
-                yield "prelu_alpha_", 0, offsets[layer, codes.L_P], (int(units[layer + 1]),)
-        for layer in (n_layers, *range(n_layers - 1)):
-            if offsets[layer, codes.L_G] >= 0:
-                width = int(units[layer + 1] if layer < n_layers else units[0])
-                yield "batch_norm_gamma_", 0, offsets[layer, codes.L_G], (width,)
-                yield "batch_norm_beta_", 0, offsets[layer, codes.L_G] + width, (width,)
-                yield "batch_norm_moving_mean_", 1, offsets[layer, codes.L_S], (width,)
-                yield "batch_norm_moving_var_", 1, offsets[layer, codes.L_S] + width, (width,)
-
-    def unpack(self, params, stats):
-        """``{attribute: list of views}`` of the parameter and statistics vectors."""
-        parts = {name: [] for name in (*PARAMETER_PARTS, *STATISTICS_PARTS)}
-        vectors = (params, stats)
-        for name, vector, start, shape in self.parts():
-            parts[name].append(vectors[vector][start : start + int(np.prod(shape))].reshape(shape))
-        return parts
-
-    def pack(self, parts):
-        """New ``(params, stats)`` vectors holding copies of ``parts`` (as from :meth:`unpack`)."""
-        vectors = (np.zeros(self.n_params, dtype=self.dtype), np.zeros(self.n_stats, dtype=self.dtype))
-        seen = {}
-        for name, vector, start, shape in self.parts():
-            index = seen[name] = seen.get(name, -1) + 1
-            vectors[vector][start : start + int(np.prod(shape))] = np.ravel(parts[name][index])
-        return vectors
-
-    def _kernel_args(self):
-        return self.units, self.iopt, self.fopt, self.dropout
-
-    def predict(self, params, stats, X):
-        """Output layer for ``X`` (dense or sparse), or ``None`` if ``X`` is not finite."""
-        data = KernelInput(X, self.dtype)
-        out = kernels.predict(*data, params, stats, *self._kernel_args())
-        return out if out.shape[0] == data.n_samples else None
-
-    def predict_mc(self, params, stats, X, n_passes, seed):
-        """Mean and std of the output over MC-dropout passes, or ``None`` if ``X`` is not finite."""
-        data = KernelInput(X, self.dtype)
-        mean, std = kernels.predict_mc(*data, params, stats, *self._kernel_args(), n_passes, seed)
-        return (mean, std) if mean.shape[0] == data.n_samples else None
-
-
-_NO_INDEX = np.empty(0, dtype=np.int64)
-_NO_VALUES = {np.dtype(t): np.empty(0, dtype=t) for t in (np.float32, np.float64)}
 
 
 #: A product of fewer multiply-adds than this runs on one BLAS thread: waking a
@@ -147,91 +69,131 @@ def blas_threads(network, batch_size):
 _BLAS = None
 
 
-class KernelInput(tuple):
-    """``(Xd, Xv, Xi, Xp, sparse)``: a dense or CSR matrix as the kernels take it."""
-
-    __slots__ = ()
-
-    def __new__(cls, X, dtype):
-        if sp.issparse(X):
-            X = X.tocsr()
-            X.check_format(full_check=True)
-            return super().__new__(
-                cls,
-                (
-                    np.empty((0, X.shape[1]), dtype=dtype),
-                    np.ascontiguousarray(X.data, dtype=dtype),
-                    X.indices.astype(np.int64),
-                    X.indptr.astype(np.int64),
-                    True,
-                ),
-            )
-        X = np.ascontiguousarray(X, dtype=dtype)
-        return super().__new__(cls, (X, _NO_VALUES[X.dtype], _NO_INDEX, _NO_INDEX, False))
-
-    @property
-    def n_samples(self):
-        return self[3].shape[0] - 1 if self[4] else self[0].shape[0]
+#: Output activations by name, as kernel codes (each fused with its canonical
+#: loss); 'hidden' applies the hidden activation (an autoencoder's codes).
+OUTPUTS = {**OUTPUT, "hidden": codes.HIDDEN_ACTIVATION}
+_BATCH_NORM = {None: codes.BN_NONE, "before": codes.BN_BEFORE, "after": codes.BN_AFTER}
 
 
-class _Buffers:
-    """Work arrays for batches of up to ``capacity`` rows, allocated once per fit."""
+def architecture(
+    activation, output, *, batch_norm=None, batch_norm_input=False, batch_norm_momentum=0.99,
+    batch_norm_epsilon=1e-3, dropout=(0.0,), alpha_dropout=False, max_norm=None,
+    clipvalue=None, clipnorm=None, global_clipnorm=None,
+):
+    """The options of a network as plain values, what an estimator stores.
 
-    def __init__(self, network, capacity, sparse):
-        dtype, units, iopt = network.dtype, network.units, network.iopt
-        size = capacity * int(units[1:].sum())
-        hidden_dropout = bool((network.dropout[1:] > 0).any())
+    Parameters
+    ----------
+    activation : tuple
+        ``(code, alpha, rrelu_lower, rrelu_upper)`` of the hidden activation
+        (``Activation._options()``).
+    output : str
+        Output activation, a key of :data:`OUTPUTS`.
+    dropout : sequence of float
+        Dropout rate on the input of each weight layer (the input's first).
+    """
+    return {
+        "activation": tuple(float(v) if i else int(v) for i, v in enumerate(activation)),
+        "output": output,
+        "batch_norm": batch_norm,
+        "batch_norm_input": bool(batch_norm_input),
+        "batch_norm_momentum": float(batch_norm_momentum),
+        "batch_norm_epsilon": float(batch_norm_epsilon),
+        "dropout": tuple(float(rate) for rate in dropout),
+        "alpha_dropout": bool(alpha_dropout),
+        "max_norm": max_norm,
+        "clipvalue": clipvalue,
+        "clipnorm": clipnorm,
+        "global_clipnorm": global_clipnorm,
+    }
 
-        def empty(n, needed=True):
-            return np.empty(n if needed else 0, dtype=dtype)
 
-        self.grad = empty(network.n_params)
-        self.bufs = (
-            empty(size),
-            empty(size),
-            empty(size, iopt[codes.IO_BATCH_NORM] != codes.BN_NONE),
-            empty(size, hidden_dropout),
-            empty(size, iopt[codes.IO_ACTIVATION] == codes.RRELU),
-            empty(max(network.n_stats, 1)),
-            empty(2 * int(units.max())),
-        )
-        input_work = bool(iopt[codes.IO_INPUT_BATCH_NORM]) or network.dropout[0] > 0
-        n_features = int(units[0])
-        self.ibufs = (
-            np.empty((0 if sparse else capacity, n_features), dtype=dtype),
-            *(np.empty((capacity if input_work else 0, n_features), dtype=dtype) for _ in range(3)),
-        )
-        self.keys = np.empty(capacity, dtype=np.uint64)
-        self.dbuf1 = empty(capacity * int(units.max()))
-        self.dbuf2 = np.empty_like(self.dbuf1)
+def network(units, dtype, options, backend="cpu"):
+    """The :class:`~skdeep._backend.Network` of ``units`` and :func:`architecture` ``options``.
+
+    The one place where the estimators' options become kernel codes and
+    option vectors.
+    """
+    act, act_alpha, lower, upper = options["activation"]
+    iopt = np.zeros(codes.N_IOPTIONS, dtype=np.int64)
+    iopt[codes.IO_ACTIVATION] = act
+    iopt[codes.IO_OUTPUT] = OUTPUTS[options["output"]]
+    iopt[codes.IO_BATCH_NORM] = _BATCH_NORM[options["batch_norm"]]
+    iopt[codes.IO_INPUT_BATCH_NORM] = options["batch_norm_input"]
+    iopt[codes.IO_ALPHA_DROPOUT] = options["alpha_dropout"]
+    fopt = np.zeros(codes.N_FOPTIONS)
+    fopt[codes.FO_ACT_ALPHA] = act_alpha
+    fopt[codes.FO_RRELU_LOWER] = lower
+    fopt[codes.FO_RRELU_UPPER] = upper
+    fopt[codes.FO_BN_MOMENTUM] = options["batch_norm_momentum"]
+    fopt[codes.FO_BN_EPSILON] = options["batch_norm_epsilon"]
+    fopt[codes.FO_MAX_NORM] = options["max_norm"] or 0.0
+    fopt[codes.FO_CLIPVALUE] = options["clipvalue"] or 0.0
+    fopt[codes.FO_CLIPNORM] = options["clipnorm"] or 0.0
+    fopt[codes.FO_GLOBAL_CLIPNORM] = options["global_clipnorm"] or 0.0
+    return Network(units, dtype, iopt, fopt, options["dropout"], backend)
+
+
+def is_random(options):
+    """Whether a network with these options trains with random masks (dropout, RReLU)."""
+    return any(options["dropout"]) or options["activation"][0] == codes.RRELU
+
+
+@dataclass
+class History:
+    """What a stochastic fit carries between epochs and calls.
+
+    The engine updates it; the estimator mirrors it in its fitted attributes
+    (``n_iter_``, ``t_``, ``loss_``, ``loss_curve_``, ``history_``,
+    ``best_loss_``, ``validation_scores_``, ``best_validation_score_``) and
+    keeps ``no_improvement_count`` and the schedule ``position`` for the
+    next call.
+    """
+
+    n_iter: int
+    t: int
+    loss: object
+    loss_curve: list
+    history: list
+    best_loss: object
+    validation_scores: object
+    best_validation_score: object
+    no_improvement_count: int
+    position: dict
 
 
 def fit_lbfgs(
-    network, params, stats, data, Y, sw, *, alpha, l1, max_iter, max_fun, tol, verbose,
+    network, parameters, data, targets, *, alpha, l1, max_iter, max_fun, tol, verbose,
     first_trainable=0,
 ):
     """Minimize the full-batch loss with SciPy's L-BFGS-B, as scikit-learn does.
 
     Layers below ``first_trainable`` are frozen by bounds (lower = upper = the
     current value), the parameters ``train_epoch`` leaves unchanged.
-    Returns ``(loss, n_iter)``; ``params`` holds the solution.
+    ``parameters`` (host arrays) receive the solution.
+
+    Returns
+    -------
+    loss : float
+    n_iter : int
     """
-    buffers = _Buffers(network, data.n_samples, data[4])
+    backend = network.backend
+    workspace = backend.workspace(network, data.n_samples, data.sparse)
+    device = _to_device(backend, data, targets, parameters)
+    data, targets, trained = device
 
     def loss_and_grad(x):
-        np.copyto(params, x, casting="unsafe")
-        loss = kernels.loss_grad(
-            *data, Y, sw, params, stats, buffers.grad, *network._kernel_args(), alpha, l1,
-            0, buffers.bufs, buffers.ibufs, buffers.keys, buffers.dbuf1, buffers.dbuf2,
-        )
-        return loss, buffers.grad.astype(np.float64)
+        np.copyto(parameters.params, x, casting="unsafe")
+        backend.copy(parameters.params, trained.params)
+        loss, grad = backend.loss_grad(network, data, targets, trained, workspace, alpha, l1)
+        return loss, grad.astype(np.float64)
 
     def report(intermediate_result):
         report.n_iter += 1
         print("Iteration %d, loss = %.8f" % (report.n_iter, intermediate_result.fun))
 
     report.n_iter = 0
-    x0 = params.astype(np.float64)
+    x0 = parameters.params.astype(np.float64)
     bounds = None
     if first_trainable:
         offsets, n_layers = network.offsets, len(network.units) - 1
@@ -249,18 +211,16 @@ def fit_lbfgs(
         callback=report if verbose else None,
         options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
     )
-    np.copyto(params, result.x, casting="unsafe")
-    if not np.isfinite(params).all():
+    np.copyto(parameters.params, result.x, casting="unsafe")
+    if not np.isfinite(parameters.params).all():
         raise ValueError(DIVERGED)
+    backend.copy(parameters.params, trained.params)
     if network.n_stats:
         # Batch-norm statistics of the solution: one training pass, momentum 0.
-        fopt = network.fopt.copy()
-        fopt[codes.FO_BN_MOMENTUM] = 0.0
-        kernels.loss_grad(
-            *data, Y, sw, params, stats, buffers.grad, network.units, network.iopt, fopt,
-            network.dropout, alpha, l1, 0, buffers.bufs, buffers.ibufs, buffers.keys,
-            buffers.dbuf1, buffers.dbuf2,
+        backend.loss_grad(
+            network.with_options(FO_BN_MOMENTUM=0.0), data, targets, trained, workspace, alpha, l1
         )
+        backend.copy(trained.stats, parameters.stats)
     n_iter = min(result.nit, max_iter)
     if result.status != 0:
         warnings.warn(
@@ -272,11 +232,20 @@ def fit_lbfgs(
     return float(result.fun), n_iter
 
 
+def _to_device(backend, data, targets, parameters):
+    """``(data, targets, parameters)`` as device structures of ``backend``."""
+    return (
+        Data(*(backend.to_device(a) if isinstance(a, np.ndarray) else a for a in data)),
+        Targets(*map(backend.to_device, targets)),
+        Parameters(*map(backend.to_device, parameters)),
+    )
+
+
 def fit_stochastic(
-    state, network, params, stats, data, Y, sw, *, optimizer, schedule,
+    network, parameters, data, targets, history, *, optimizer, schedule,
     learning_rate_init, alpha, l1, batch_size, max_iter, shuffle, random_state, tol,
     n_iter_no_change, incremental, validation_score, early_stopping, callbacks,
-    verbose, diagnostics=False, first_trainable=0,
+    verbose, model=None, publish=None, diagnostics=False, first_trainable=0,
 ):
     """Run minibatch epochs until convergence, ``max_iter`` or a stop.
 
@@ -286,18 +255,14 @@ def fit_stochastic(
 
     Parameters
     ----------
-    state : object
-        The estimator; its history is updated in place: ``n_iter_``, ``t_``,
-        ``loss_``, ``loss_curve_``, ``history_``, ``best_loss_``,
-        ``validation_scores_``, ``best_validation_score_``,
-        ``_no_improvement_count`` and the schedule position
-        ``_schedule_state``.
     network : Network
-    params, stats : ndarray
-        Flat parameters and batch-norm statistics, trained in place.
-    data : KernelInput
-    Y, sw : ndarray
-        Targets ``(n_samples, n_outputs)`` and sample weights.
+    parameters : Parameters
+        Host vectors (the fitted attributes' views), trained in place: they
+        hold the current weights at every epoch end.
+    data : Data
+    targets : Targets
+    history : History
+        Updated in place and returned.
     optimizer : skdeep.optimizers.OptimizerState
         Update rule code, slots and step counter, updated in place.
     schedule : skdeep.schedules.Schedule
@@ -307,14 +272,25 @@ def fit_stochastic(
         Stop on the validation score (else on the training loss) and restore
         the best weights.
     callbacks : list of skdeep.callbacks.Callback
+        Called with ``model``, after ``publish(history)`` has let it show the
+        history so far.
     diagnostics : bool
         Record each hidden layer's activation mean and standard deviation,
         gradient norm and fraction of dead units in the history.
     first_trainable : int
         Layers below it are frozen.
+
+    Returns
+    -------
+    history : History
     """
+    backend = network.backend
+    publish = publish or (lambda history: None)
     n_samples = data.n_samples
-    buffers = _Buffers(network, batch_size, data[4])
+    workspace = backend.workspace(network, batch_size, data.sparse)
+    data, targets, trained = _to_device(backend, data, targets, parameters)
+    slots = Optimizer(optimizer.code, optimizer.hyperparameters, backend.to_device(optimizer.slots))
+    params, stats = parameters
     order = np.arange(n_samples, dtype=np.int64)
     n_batches = -(-n_samples // batch_size)
     # Weights at the start of this epoch and of the previous one: when a loss
@@ -322,7 +298,7 @@ def fit_stochastic(
     # model known to give finite losses.
     snapshots = [params.copy(), params.copy()]
     best = (params.copy(), stats.copy()) if early_stopping else None
-    position = state._schedule_state
+    position = history.position
     schedule._start(position, learning_rate_init, n_batches, max_iter)
     random_masks = bool(network.dropout.any()) or network.iopt[codes.IO_ACTIVATION] == codes.RRELU
     # One draw per fit, mixed with the epoch number: the masks do not depend on
@@ -333,8 +309,8 @@ def fit_stochastic(
     progress = Progress(verbose, max_iter)
     blas_limit = blas_threads(network, batch_size)
     for callback in callbacks:
-        callback.on_train_begin(state)
-    state.n_iter_ = 0
+        callback.on_train_begin(model)
+    history.n_iter = 0
     try:
         for _ in range(max_iter):
             start = time.perf_counter()
@@ -342,7 +318,7 @@ def fit_stochastic(
                 permutation = np.arange(n_samples)
                 random_state.shuffle(permutation)
                 order = order[permutation]
-            position["n_seen"] = state.t_
+            position["n_seen"] = history.t
             lrs, momenta = schedule._rates(position, learning_rate_init, n_batches, optimizer.momentum)
             snapshots.reverse()
             np.copyto(snapshots[0], params)
@@ -350,51 +326,58 @@ def fit_stochastic(
             if diagnostics:
                 diag[:-1] = 0.0
                 diag[-1] = -np.inf
-            loss_sum, done, optimizer.step = kernels.train_epoch(
-                *data, Y, sw, order, batch_size, lrs, momenta, params, stats, buffers.grad,
-                optimizer.slots, *network._kernel_args(), alpha, l1, optimizer.code,
-                optimizer.hyperparameters, optimizer.step, first_trainable, seed,
-                buffers.bufs, buffers.ibufs, buffers.keys, buffers.dbuf1, buffers.dbuf2, diag,
+            epoch = Epoch(
+                order, batch_size, np.asarray(lrs, dtype=np.float64),
+                np.asarray(momenta, dtype=np.float64), optimizer.step, seed, alpha, l1,
+                first_trainable, diag,
             )
+            loss_sum, done, optimizer.step = backend.train_epoch(
+                network, data, targets, trained, slots, workspace, epoch
+            )
+            backend.copy(trained.params, params)
+            backend.copy(trained.stats, stats)
             if done < n_batches or not np.isfinite(params).all():
                 np.copyto(params, snapshots[1] if done == 0 else snapshots[0])
+                backend.copy(params, trained.params)
                 if not early_stopping:
                     raise Diverged(DIVERGED)
                 # scikit-learn 1.9: a NaN validation score, and the best epoch's model.
-                state.validation_scores_.append(np.nan)
+                history.validation_scores.append(np.nan)
                 warnings.warn(
                     "Training diverged (non-finite loss) in epoch %d; the model keeps "
                     "the weights of its best validation epoch." % (position["epoch"] + 1),
                     ConvergenceWarning,
                 )
                 break
-            state.n_iter_ += 1
-            state.loss_ = loss_sum / n_samples
-            state.t_ += n_samples
-            state.loss_curve_.append(state.loss_)
+            history.n_iter += 1
+            history.loss = loss_sum / n_samples
+            history.t += n_samples
+            history.loss_curve.append(history.loss)
             position["step"] += n_batches
             position["epoch"] += 1
             score = None if validation_score is None else validation_score(params)
             record = {
                 "epoch": position["epoch"],
-                "loss": state.loss_,
+                "loss": history.loss,
                 "validation_score": score,
                 "learning_rate": float(lrs[0]),
                 "time": time.perf_counter() - start,
             }
             if diagnostics:
                 record.update(_diagnostics(network, diag))
-            state.history_.append(record)
+            history.history.append(record)
             progress.update(record)
             if early_stopping:
-                _track_validation(state, score, (params, stats), best, tol)
+                _track_validation(history, score, (params, stats), best, tol)
             else:
-                _track_loss(state, tol)
+                _track_loss(history, tol)
                 if score is not None:
-                    state.validation_scores_.append(score)
+                    history.validation_scores.append(score)
             schedule._epoch_end(position, record)
-            stop = [callback.on_epoch_end(state, record) for callback in callbacks]
-            if state._no_improvement_count > n_iter_no_change:
+            publish(history)
+            stop = [callback.on_epoch_end(model, record) for callback in callbacks]
+            backend.copy(params, trained.params)  # a callback may have changed the weights
+            if history.no_improvement_count > n_iter_no_change:
                 if early_stopping:
                     msg = (
                         "Validation score did not improve more than tol=%f for %d "
@@ -407,10 +390,10 @@ def fit_stochastic(
                     )
                 if schedule._plateau(position, msg, verbose):
                     break
-                state._no_improvement_count = 0
+                history.no_improvement_count = 0
             if any(stop) or incremental:
                 break
-            if state.n_iter_ == max_iter:
+            if history.n_iter == max_iter:
                 warnings.warn(
                     "Stochastic Optimizer: Maximum iterations (%d) reached and the "
                     "optimization hasn't converged yet." % max_iter,
@@ -421,11 +404,14 @@ def fit_stochastic(
     finally:
         blas_limit.restore_original_limits()
         progress.close()
+        backend.copy(slots.slots, optimizer.slots)
         if best is not None:
             np.copyto(params, best[0])
             np.copyto(stats, best[1])
+        publish(history)
         for callback in callbacks:
-            callback.on_train_end(state)
+            callback.on_train_end(model)
+    return history
 
 
 def _diagnostics(network, diag):
@@ -445,24 +431,24 @@ def _diagnostics(network, diag):
     return entries
 
 
-def _track_validation(state, score, current, best, tol):
+def _track_validation(history, score, current, best, tol):
     """Record the validation score; copy the ``(params, stats)`` of a new best epoch into ``best``."""
-    state.validation_scores_.append(score)
-    if score < state.best_validation_score_ + tol:
-        state._no_improvement_count += 1
+    history.validation_scores.append(score)
+    if score < history.best_validation_score + tol:
+        history.no_improvement_count += 1
     else:
-        state._no_improvement_count = 0
-    if score > state.best_validation_score_:
-        state.best_validation_score_ = score
+        history.no_improvement_count = 0
+    if score > history.best_validation_score:
+        history.best_validation_score = score
         for target, source in zip(best, current):
             np.copyto(target, source)
 
 
-def _track_loss(state, tol):
-    loss = state.loss_curve_[-1]
-    if loss > state.best_loss_ - tol:
-        state._no_improvement_count += 1
+def _track_loss(history, tol):
+    loss = history.loss_curve[-1]
+    if loss > history.best_loss - tol:
+        history.no_improvement_count += 1
     else:
-        state._no_improvement_count = 0
-    if loss < state.best_loss_:
-        state.best_loss_ = loss
+        history.no_improvement_count = 0
+    if loss < history.best_loss:
+        history.best_loss = loss

@@ -18,9 +18,8 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from skdeep import _engine, _transfer, optimizers, schedules
 from skdeep import activations, initializers
-from skdeep.activations import OUTPUT, Activation
+from skdeep.activations import Activation
 from skdeep.initializers import VarianceScaling
-from skdeep.kernels import codes
 from skdeep.optimizers import Optimizer, OptimizerState
 from skdeep.schedules import Schedule
 
@@ -127,22 +126,22 @@ class BaseMultilayerPerceptron(BaseEstimator):
         X, Y, y = self._validate_input(X, y, incremental, reset=first_pass)
         sw = self._sample_weight(sample_weight, X, y)
         units = [X.shape[1], *hidden_layer_sizes, Y.shape[1]]
-        options = self._network_options(X, units, stochastic)
+        architecture = self._architecture_of(X, units, stochastic)
         random_state = check_random_state(self.random_state)
         if first_pass:
-            self._options = options
+            self._architecture = architecture
             self._initialize(Y, units, X.dtype, random_state)
         else:
-            self._check_warm_start(units, options)
+            self._check_warm_start(units, architecture)
 
         network = self._network(units, X.dtype)
         if not first_pass:
             self._check_fitted_arrays(network)
         self._set_arrays(network, *network.pack(self.__dict__))
-        data = _engine.KernelInput(X, X.dtype)
         if not stochastic:
             self.loss_, self.n_iter_ = _engine.fit_lbfgs(
-                network, self._params, self._stats, data, Y, sw, alpha=self.alpha,
+                network, _engine.Parameters(self._params, self._stats),
+                _engine.Data.from_matrix(X, X.dtype), _engine.Targets(Y, sw), alpha=self.alpha,
                 l1=self.l1, max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol,
                 verbose=self.verbose, first_trainable=_transfer.first_trainable(self),
             )
@@ -157,10 +156,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
     def _start_partial_fit(self, y, classes):
         """First-call set-up of ``partial_fit`` (the classifier's classes)."""
 
-    def _network_options(self, X, units, stochastic):
-        """``(iopt, fopt, dropout)`` for the kernels, after checking the toolkit's parameters."""
+    def _architecture_of(self, X, units, stochastic):
+        """The network's options (:func:`skdeep._engine.architecture`), after checking them."""
         activation = activations.resolve(self.activation)
-        act, act_alpha, lower, upper = activation._options()
         if np.ndim(self.dropout) and len(self.dropout) != len(units) - 2:
             raise ValueError(
                 f"dropout has {len(self.dropout)} rates for {len(units) - 2} hidden layers."
@@ -175,34 +173,25 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 "batch_norm_input and input_dropout do not support sparse X; densify X "
                 "or scale it in a Pipeline."
             )
-        if not stochastic and (dropout.any() or act == codes.RRELU):
+        architecture = _engine.architecture(
+            activation._options(), self._output_activation(), batch_norm=self.batch_norm,
+            batch_norm_input=self.batch_norm_input, batch_norm_momentum=self.batch_norm_momentum,
+            batch_norm_epsilon=self.batch_norm_epsilon, dropout=dropout,
+            alpha_dropout=self.alpha_dropout, max_norm=self.max_norm, clipvalue=self.clipvalue,
+            clipnorm=self.clipnorm, global_clipnorm=self.global_clipnorm,
+        )
+        if not stochastic and _engine.is_random(architecture):
             raise ValueError(
                 "dropout and RReLU make the loss random; use a stochastic solver, not 'lbfgs'."
             )
-        if act == codes.SELU:
-            self._check_self_normalization(X, dropout)
-        iopt = np.zeros(codes.N_IOPTIONS, dtype=np.int64)
-        iopt[codes.IO_ACTIVATION] = act
-        iopt[codes.IO_OUTPUT] = OUTPUT[self._output_activation()]
-        iopt[codes.IO_BATCH_NORM] = {None: codes.BN_NONE, "before": codes.BN_BEFORE, "after": codes.BN_AFTER}[self.batch_norm]
-        iopt[codes.IO_INPUT_BATCH_NORM] = self.batch_norm_input
-        iopt[codes.IO_ALPHA_DROPOUT] = self.alpha_dropout
-        fopt = np.zeros(codes.N_FOPTIONS)
-        fopt[codes.FO_ACT_ALPHA] = act_alpha
-        fopt[codes.FO_RRELU_LOWER] = lower
-        fopt[codes.FO_RRELU_UPPER] = upper
-        fopt[codes.FO_BN_MOMENTUM] = self.batch_norm_momentum
-        fopt[codes.FO_BN_EPSILON] = self.batch_norm_epsilon
-        fopt[codes.FO_MAX_NORM] = self.max_norm or 0.0
-        fopt[codes.FO_CLIPVALUE] = self.clipvalue or 0.0
-        fopt[codes.FO_CLIPNORM] = self.clipnorm or 0.0
-        fopt[codes.FO_GLOBAL_CLIPNORM] = self.global_clipnorm or 0.0
-        return iopt, fopt, dropout
+        if isinstance(activation, activations.SELU):
+            self._check_self_normalization(X, dropout, activation)
+        return architecture
 
-    def _check_self_normalization(self, X, dropout):
+    def _check_self_normalization(self, X, dropout, activation):
         """Warn about what breaks SELU's self-normalization (the chapter's conditions)."""
         problems = []
-        initializer = initializers.resolve(self.kernel_initializer, codes.SELU)
+        initializer = initializers.resolve(self.kernel_initializer, activation.code)
         if initializer is None or initializer.get_params() != initializers.INITIALIZERS["lecun_normal"].get_params():
             problems.append("kernel_initializer is not LeCun normal (use 'lecun_normal' or 'auto')")
         if self.batch_norm or self.batch_norm_input:
@@ -242,17 +231,37 @@ class BaseMultilayerPerceptron(BaseEstimator):
                     "to be clipped"
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
-        _engine.fit_stochastic(
-            self, network, self._params, self._stats, _engine.KernelInput(X, X.dtype), Y, sw,
+        history = _engine.fit_stochastic(
+            network, _engine.Parameters(self._params, self._stats),
+            _engine.Data.from_matrix(X, X.dtype), _engine.Targets(Y, sw), self._history(),
             optimizer=self._optimizer, schedule=schedule,
             learning_rate_init=self.learning_rate_init, alpha=self.alpha, l1=self.l1,
             batch_size=batch_size, max_iter=self.max_iter, shuffle=self.shuffle,
             random_state=random_state, tol=self.tol,
             n_iter_no_change=self.n_iter_no_change, incremental=incremental,
             validation_score=validation_score, early_stopping=self.early_stopping,
-            callbacks=list(self.callbacks or []), verbose=self.verbose,
-            diagnostics=self.diagnostics, first_trainable=_transfer.first_trainable(self),
+            callbacks=list(self.callbacks or []), verbose=self.verbose, model=self,
+            publish=self._publish, diagnostics=self.diagnostics,
+            first_trainable=_transfer.first_trainable(self),
         )
+        self._publish(history)
+
+    #: Fitted attributes mirroring the engine's History fields.
+    _HISTORY = {
+        "n_iter": "n_iter_", "t": "t_", "loss": "loss_", "loss_curve": "loss_curve_",
+        "history": "history_", "best_loss": "best_loss_", "validation_scores": "validation_scores_",
+        "best_validation_score": "best_validation_score_",
+        "no_improvement_count": "_no_improvement_count", "position": "_schedule_state",
+    }
+
+    def _history(self):
+        """The engine's :class:`~skdeep._engine.History`, continuing this model's."""
+        return _engine.History(**{field: self.__dict__.get(name) for field, name in self._HISTORY.items()})
+
+    def _publish(self, history):
+        """Assign the fitted attributes of ``history`` (after every epoch and at the end)."""
+        for field, name in self._HISTORY.items():
+            setattr(self, name, getattr(history, field))
 
     def _scorer(self, network, X_val, y_val, sw_val):
         """``params -> score`` on a held-out set, NaN when the output is not finite."""
@@ -314,7 +323,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         self.out_activation_ = self._output_activation()
         activation = activations.resolve(self.activation)
         initializer = initializers.resolve(self.kernel_initializer, activation.code)
-        factor = 2.0 if activation.code == codes.LOGISTIC else 6.0
+        factor = 2.0 if isinstance(activation, activations.Logistic) else 6.0
         coefs, intercepts = [], []
         for fan_in, fan_out in zip(units[:-1], units[1:]):
             if initializer is None:
@@ -331,7 +340,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         hidden = units[1:-1]
         self.prelu_alpha_ = (
             [np.full(width, activation.alpha_init, dtype=dtype) for width in hidden]
-            if activation.code == codes.PRELU else []
+            if isinstance(activation, activations.PReLU) else []
         )
         widths = ([units[0]] if self.batch_norm_input else []) + (list(hidden) if self.batch_norm else [])
         self.batch_norm_gamma_ = [np.ones(width, dtype=dtype) for width in widths]
@@ -364,7 +373,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
             self.best_loss_ = np.inf
             self.best_validation_score_ = None
 
-    def _check_warm_start(self, units, options):
+    def _check_warm_start(self, units, architecture):
         expected = list(zip(units[:-1], units[1:]))
         found = [np.shape(c) for c in self.coefs_]
         biases = [np.shape(b) for b in self.intercepts_]
@@ -374,17 +383,19 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 f"shapes {expected}, got {found} and bias shapes {biases}. Fit with "
                 "warm_start=False to start a new network."
             )
-        architecture = [codes.IO_ACTIVATION, codes.IO_BATCH_NORM, codes.IO_INPUT_BATCH_NORM]
-        if not np.array_equal(self._options[0][architecture], options[0][architecture]):
+        kept = ("batch_norm", "batch_norm_input")
+        if self._architecture["activation"][0] != architecture["activation"][0] or any(
+            self._architecture[name] != architecture[name] for name in kept
+        ):
             raise ValueError(
                 "activation, batch_norm and batch_norm_input must stay as they were "
                 "fitted to continue training (warm_start or partial_fit); fit with "
                 "warm_start=False to start a new network."
             )
-        self._options = options
+        self._architecture = architecture
 
     def _network(self, units, dtype):
-        return _engine.Network(units, dtype, *self._options)
+        return _engine.network(units, dtype, self._architecture)
 
     def _set_arrays(self, network, params, stats):
         """Store the vectors and expose the fitted arrays as views of them."""
@@ -473,7 +484,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
             if X.dtype == np.float64 and dtype == np.float32:
                 # float64 input to a float32 model: compute in float64, as scikit-learn
                 dtype, vectors = X.dtype, None
-            if sp.issparse(X) and (self._options[0][codes.IO_INPUT_BATCH_NORM] or self._options[2][0] > 0):
+            if sp.issparse(X) and (self._architecture["batch_norm_input"] or self._architecture["dropout"][0] > 0):
                 X = X.toarray()  # input batch norm and input dropout act on dense rows
         units = [self.n_features_in_, *(np.shape(b)[0] for b in self.intercepts_)]
         network = self._network(units, dtype if dtype in (np.float32, np.float64) else np.float64)

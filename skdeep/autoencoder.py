@@ -25,11 +25,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from skdeep import activations
-from skdeep._engine import Network
+from skdeep import _engine, activations
 from skdeep._mlp import BaseMultilayerPerceptron, MLPRegressor
 from skdeep._transfer import PretrainedLayers
-from skdeep.kernels import codes
 
 #: Parameters passed on to every stage, with MLPRegressor's constraints.
 _STAGE_PARAMETERS = (
@@ -56,13 +54,11 @@ def _forward(X, coefs, intercepts, options, activate_last):
     activation's ``(code, alpha, rrelu_lower, rrelu_upper)``.
     """
     units = [coefs[0].shape[0], *(W.shape[1] for W in coefs)]
-    iopt = np.zeros(codes.N_IOPTIONS, dtype=np.int64)
-    iopt[codes.IO_ACTIVATION] = options[0]
-    iopt[codes.IO_OUTPUT] = codes.HIDDEN_ACTIVATION if activate_last else codes.SQUARED_ERROR
-    fopt = np.zeros(codes.N_FOPTIONS)
-    fopt[[codes.FO_ACT_ALPHA, codes.FO_RRELU_LOWER, codes.FO_RRELU_UPPER]] = options[1:]
+    architecture = _engine.architecture(
+        options, "hidden" if activate_last else "identity", dropout=np.zeros(len(coefs))
+    )
     dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-    network = Network(units, dtype, iopt, fopt, np.zeros(len(coefs)))
+    network = _engine.network(units, dtype, architecture)
     params, stats = network.pack({"coefs_": coefs, "intercepts_": intercepts})
     return network.predict(params, stats, X)
 
@@ -217,7 +213,7 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             )
         sizes = [int(size) for size in sizes]
         activation = activations.resolve(clone(self.activation, safe=False))
-        if activation.code == codes.PRELU:
+        if isinstance(activation, activations.PReLU):
             raise ValueError("StackedAutoencoder does not support activation='prelu'.")
         if self.noise > 0 and self.solver == "lbfgs":
             raise ValueError("noise makes the loss random; use a stochastic solver, not 'lbfgs'.")

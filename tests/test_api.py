@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
 import skdeep
-from skdeep import MLPClassifier, MLPRegressor, _engine
+from skdeep import MLPClassifier, MLPRegressor, _backend
 
 SMALL = {"hidden_layer_sizes": (6,), "max_iter": 5, "random_state": 0}
 
@@ -714,7 +714,8 @@ def test_verbose_prints_progress():
 
 
 def _interrupt_on_call(monkeypatch, n):
-    original = _engine.kernels.train_epoch
+    backend = _backend.get("cpu")
+    original = backend.train_epoch
     calls = []
 
     def train_epoch(*args):
@@ -723,7 +724,7 @@ def _interrupt_on_call(monkeypatch, n):
             raise KeyboardInterrupt
         return original(*args)
 
-    monkeypatch.setattr(_engine.kernels, "train_epoch", train_epoch)
+    monkeypatch.setattr(backend, "train_epoch", train_epoch)
     return calls
 
 

@@ -36,7 +36,8 @@ from skdeep import (
     activations,
     initializers,
 )
-from skdeep._engine import KernelInput, Network, _Buffers
+from skdeep._backend import Data, Network
+from skdeep.kernels.cpu_backend import Workspace
 from skdeep.activations import ELU, LeakyReLU, PReLU, RReLU
 from skdeep.initializers import VarianceScaling
 from skdeep.kernels import codes as C
@@ -225,10 +226,10 @@ class Problem:
 
     def loss_grad(self, params):
         """The kernel's ``(loss, gradient, new moving statistics)``; inputs are not modified."""
-        buffers = _Buffers(self.network, len(self.Y), False)
+        buffers = Workspace.allocate(self.network, len(self.Y), False)
         stats = self.stats.copy()
         loss = cpu.loss_grad(
-            *KernelInput(self.X, np.float64), self.Y, self.sw, params, stats, buffers.grad,
+            *Data.from_matrix(self.X, np.float64), self.Y, self.sw, params, stats, buffers.grad,
             self.units, self.network.iopt, self.network.fopt, self.dropout, self.alpha, self.l1,
             self.seed, buffers.bufs, buffers.ibufs, buffers.keys, buffers.dbuf1, buffers.dbuf2,
         )
@@ -504,13 +505,13 @@ def test_forward_draws_one_mask_per_layer_at_its_rate(dtype):
     iopt, fopt = options("relu", "multiclass_log_loss")
     network = Network(units, dtype, iopt, fopt, dropout)
     n = 40
-    buffers = _Buffers(network, n, False)
+    buffers = Workspace.allocate(network, n, False)
     offsets = cpu.layout(units, n, iopt)[0]
     rng = np.random.default_rng(6)
     X = rng.normal(size=(n, 300)).astype(dtype)
     params = rng.normal(0, 0.05, network.n_params).astype(dtype)
     stats = np.zeros(max(network.n_stats, 1), dtype=dtype)
-    k_forward(X, *KernelInput(X, dtype)[1:], np.arange(n), np.ones(n, dtype=dtype), params, stats, units,
+    k_forward(X, *Data.from_matrix(X, dtype)[1:], np.arange(n), np.ones(n, dtype=dtype), params, stats, units,
                  offsets, iopt, fopt, dropout, C.TRAINING, 2, buffers.bufs, buffers.ibufs, buffers.keys,
                  np.empty((0, 5)))
     keeps = [(buffers.ibufs[3][:n] != 0).mean()] + [
@@ -552,7 +553,7 @@ def test_predict_matches_numpy_inference_forward(config, dtype, output):
     expected, _ = ref.forward(X, parts, activation=activation, output=output, mode="inference",
                               batch_norm=batch_norm, input_batch_norm=input_bn,
                               alpha=fopt[C.FO_ACT_ALPHA], rrelu=RRELU_BOUNDS, dropout=dropout)
-    out = cpu.predict(*KernelInput(X, dtype), params.astype(dtype), stats.astype(dtype), units, iopt, fopt, dropout)
+    out = cpu.predict(*Data.from_matrix(X, dtype), params.astype(dtype), stats.astype(dtype), units, iopt, fopt, dropout)
     assert out.dtype == dtype
     assert_allclose(out, expected, **(dict(rtol=1e-4, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-10)))
     # And through the engine's Network with the estimator-style unpack.
@@ -1156,8 +1157,8 @@ def test_diagnostics_are_the_layers_statistics():
     iopt, fopt = options("tanh", "squared_error")
     network = Network(units, np.float64, iopt, fopt, np.zeros(3))
     params, stats = network.pack(model.__dict__)
-    buffers = _Buffers(network, 64, False)
-    cpu.loss_grad(*KernelInput(X, np.float64), y[:, None].copy(), np.ones(64), params, stats, buffers.grad,
+    buffers = Workspace.allocate(network, 64, False)
+    cpu.loss_grad(*Data.from_matrix(X, np.float64), y[:, None].copy(), np.ones(64), params, stats, buffers.grad,
                   units, iopt, fopt, np.zeros(3), 0.0, 0.0, 0, buffers.bufs, buffers.ibufs, buffers.keys,
                   buffers.dbuf1, buffers.dbuf2)
     for k, grad_W in enumerate(network.unpack(buffers.grad, stats)["coefs_"][:-1], start=1):
@@ -1279,9 +1280,9 @@ def toolkit_network(n_features=4, activation="rrelu", batch_norm="after", input_
 
 
 def kernel_loss_grad(network, params, stats, X, Y, sw, seed=7):
-    buffers = _Buffers(network, len(Y), sp.issparse(X))
+    buffers = Workspace.allocate(network, len(Y), sp.issparse(X))
     stats = stats.copy()
-    loss = cpu.loss_grad(*KernelInput(X, np.float64), Y, sw, params, stats, buffers.grad, *network._kernel_args(),
+    loss = cpu.loss_grad(*Data.from_matrix(X, np.float64), Y, sw, params, stats, buffers.grad, network.units, network.iopt, network.fopt, network.dropout,
                          0.1, 0.0, seed, buffers.bufs, buffers.ibufs, buffers.keys, buffers.dbuf1, buffers.dbuf2)
     return loss, buffers.grad.copy(), stats
 
@@ -1323,8 +1324,8 @@ def test_row_keys_dense_and_sparse_agree_and_separate_rows():
     X[2] = X[0]
     X[2, 0] += 1e-3  # a nearby sample
     keys_dense, keys_sparse = np.empty(200, dtype=np.uint64), np.empty(200, dtype=np.uint64)
-    k_row_keys(*KernelInput(X, np.float64), np.arange(200), 5, keys_dense)
-    k_row_keys(*KernelInput(sp.csr_matrix(X), np.float64), np.arange(200), 5, keys_sparse)
+    k_row_keys(*Data.from_matrix(X, np.float64), np.arange(200), 5, keys_dense)
+    k_row_keys(*Data.from_matrix(sp.csr_matrix(X), np.float64), np.arange(200), 5, keys_sparse)
     assert_array_equal(keys_dense, keys_sparse)
     assert keys_dense[0] == keys_dense[1] and keys_dense[0] != keys_dense[2]
     assert np.unique(keys_dense).size == np.unique(X, axis=0).shape[0]  # one key per distinct row
@@ -1342,7 +1343,7 @@ def test_row_keys_separate_distinct_rows_at_any_scale(scale):
     share a key, or every sample in a batch would get the same dropout mask."""
     X = np.random.default_rng(15).normal(size=(100, 3)) * scale
     keys = np.empty(100, dtype=np.uint64)
-    k_row_keys(*KernelInput(X, np.float64), np.arange(100), 5, keys)
+    k_row_keys(*Data.from_matrix(X, np.float64), np.arange(100), 5, keys)
     assert np.unique(keys).size == 100
 
 

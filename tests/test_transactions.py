@@ -211,8 +211,8 @@ def test_divergence_keeps_the_last_finite_weights():
 
 
 def test_blas_threads_only_lowered():
-    small = _engine.Network([3, 7, 1], np.float64, *fitted()._options)
-    big = _engine.Network([2000, 2000, 1], np.float64, *fitted()._options)
+    small = _engine.network([3, 7, 1], np.float64, fitted()._architecture)
+    big = _engine.network([2000, 2000, 1], np.float64, fitted()._architecture)
     blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
     with threadpool_limits(limits=2, user_api="blas"):
         limit = _engine.blas_threads(small, 32)

@@ -7,10 +7,11 @@ calls the compiled entry points of :mod:`skdeep.kernels.cpu` (``layout``,
 ``copy`` cost nothing.
 
 Canonical arguments keep Numba to one specialization per entry point and
-dtype: arrays are always passed as C-contiguous read-only views where the
-kernels only read them (so a writable array, a read-only one, a memory map
-and a pandas 3 array share one type), index arrays as int64, integers as
-Python ints (int64) and floats as Python floats (float64).
+dtype: the arrays the kernels only read (data, targets, row order, options)
+always as C-contiguous read-only views, so a writable array, a read-only one,
+a memory map and a pandas 3 array share one type; parameters and work arrays
+always writable; index arrays as int64, integers as Python ints (int64) and
+floats as Python floats (float64).
 """
 
 import logging
@@ -26,8 +27,8 @@ _LOG = logging.getLogger("skdeep")
 
 #: The message a first compile prints, once per process and dtype.
 COMPILING = (
-    "compiling skdeep kernels for this configuration, once… (about a minute; they are "
-    "then cached on disk; `python -m skdeep.precompile` does it ahead of time)"
+    "compiling skdeep kernels for this configuration, once… (then cached on disk; "
+    "`python -m skdeep.precompile` compiles ahead of time)"
 )
 
 
@@ -161,7 +162,8 @@ class CPUBackend(Backend):
 
     @staticmethod
     def _parameters(parameters):
-        return _read_only(parameters.params), _read_only(parameters.stats)
+        # Writable as in training: the kernels share their helpers between modes.
+        return tuple(a if a.flags.writeable else a.copy() for a in parameters)
 
     @staticmethod
     def _network(network):
