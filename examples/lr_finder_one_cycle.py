@@ -54,7 +54,7 @@ def main(plot_path=None):
     try:
         import matplotlib
     except ImportError:
-        print("matplotlib is not installed (pip install ".[plot]"): no plot.")
+        print("matplotlib is not installed (pip install '.[plot]'): no plot.")
         return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

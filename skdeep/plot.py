@@ -14,7 +14,7 @@ def _pyplot():
         import matplotlib.pyplot as plt
     except ImportError as error:
         raise ImportError(
-            "skdeep.plot needs matplotlib: pip install ".[plot]" (or pip install matplotlib)."
+            "skdeep.plot needs matplotlib: pip install '.[plot]' (or pip install matplotlib)."
         ) from error
     return plt
 
