@@ -6,7 +6,7 @@ explodes, and suggests a constant rate and a 1cycle maximum. The model is then
 trained twice for the same number of epochs — at the suggested constant rate
 and with ``OneCycle`` peaking at the suggested maximum — and the finder's
 curve, the learning curves and the 1cycle schedule are drawn into one PNG
-(with matplotlib, ``pip install scikit-deep[plot]``; pass ``--plot PATH`` to
+(with matplotlib, ``pip install ".[plot]"``; pass ``--plot PATH`` to
 choose the file, otherwise it goes to a temporary folder).
 """
 
@@ -54,7 +54,7 @@ def main(plot_path=None):
     try:
         import matplotlib
     except ImportError:
-        print("matplotlib is not installed (pip install scikit-deep[plot]): no plot.")
+        print("matplotlib is not installed (pip install '.[plot]'): no plot.")
         return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

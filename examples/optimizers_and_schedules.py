@@ -2,7 +2,7 @@
 
 Trains the same network with every optimizer, and with adam under several
 schedules, prints final training loss and test accuracy, and plots the
-learning curves when matplotlib is installed (``pip install scikit-deep[plot]``).
+learning curves when matplotlib is installed (``pip install ".[plot]"``).
 
 Run: ``python examples/optimizers_and_schedules.py [--plot curves.png]``
 """

@@ -7,6 +7,12 @@ from skdeep.lr_finder import LRFinderResult, lr_find
 
 __version__ = "0.1.0"
 
+# Public import paths for the classes defined in private modules: pickles, skops
+# trust lists and reprs of types name skdeep.MLPClassifier, not skdeep._mlp.
+for _public in (MLPClassifier, MLPRegressor, PretrainedLayers):
+    _public.__module__ = __name__
+del _public
+
 __all__ = [
     "LRFinderResult",
     "MLPClassifier",

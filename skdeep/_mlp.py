@@ -133,6 +133,10 @@ class BaseMultilayerPerceptron(BaseEstimator):
             self._options = options
             self._initialize(Y, units, X.dtype, random_state)
         else:
+            if "_options" not in self.__dict__:  # fitted attributes set by hand (scikit-learn's tests do)
+                self._options = options
+                for name in _engine.PARAMETER_PARTS + _engine.STATISTICS_PARTS:
+                    self.__dict__.setdefault(name, [])
             self._check_warm_start(units, options)
 
         network = self._network(units, X.dtype)
@@ -286,7 +290,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
 
     def _validation_split(self, network, X, Y, y, sw, random_state):
         """Hold out ``validation_fraction`` of the data, drawn as scikit-learn draws it."""
-        stratify = y if is_classifier(self) and Y.shape[1] == 1 else None
+        # scikit-learn stratifies on the binarized labels (the same split as on y),
+        # so its error names the classes 'False' and 'True'
+        stratify = Y.astype(bool) if is_classifier(self) and Y.shape[1] == 1 else None
         X, X_val, Y, _, sw, sw_val, _, y_val = train_test_split(
             X, Y, sw, y, random_state=random_state, test_size=self.validation_fraction,
             stratify=stratify,
@@ -350,7 +356,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         Fills in what a first fit, or a warm start from 'lbfgs' or with
         ``early_stopping`` switched on or off, lacks.
         """
-        if "loss_curve_" not in self.__dict__:
+        if "loss_curve_" not in self.__dict__ or "_schedule_state" not in self.__dict__:
             self.loss_curve_ = []
             self.history_ = []
             self._schedule_state = {"step": 0, "epoch": 0, "n_seen": 0}

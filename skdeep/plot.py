@@ -1,7 +1,7 @@
 """Plots of training: learning curves, schedules, per-layer diagnostics, MC-dropout
 uncertainty and the learning-rate finder.
 
-Needs matplotlib (``pip install scikit-deep[plot]``), imported only when a
+Needs matplotlib (``pip install ".[plot]"``), imported only when a
 function is called. Every function draws on ``ax`` (a new figure's Axes when
 None) and returns the Axes (an array of Axes for the multi-panel ones).
 """
@@ -14,7 +14,7 @@ def _pyplot():
         import matplotlib.pyplot as plt
     except ImportError as error:
         raise ImportError(
-            "skdeep.plot needs matplotlib: pip install scikit-deep[plot] (or pip install matplotlib)."
+            "skdeep.plot needs matplotlib: pip install '.[plot]' (or pip install matplotlib)."
         ) from error
     return plt
 

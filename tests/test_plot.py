@@ -85,5 +85,5 @@ def test_lr_find_plot(digits):
 
 def test_clear_error_without_matplotlib(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
-    with pytest.raises(ImportError, match=r"scikit-deep\[plot\]"):
+    with pytest.raises(ImportError, match=r"\.\[plot\]"):
         plot.plot_learning_curves([{"epoch": 1, "loss": 1.0, "validation_score": None}])

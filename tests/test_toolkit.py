@@ -90,7 +90,7 @@ def k_activation_backward(Z, D, act, alpha, slopes, prelu, prelu_grad):
 
 @njit
 def k_batch_norm(Z, H, gamma, beta, mean, var, istd, mode, momentum, eps, sw, rows):
-    cpu._batch_norm(Z, H, gamma, beta, mean, var, istd, mode, momentum, eps, sw, rows)
+    cpu._batch_norm(Z, H, gamma, beta, mean, var, istd, np.empty(Z.shape[1], Z.dtype), mode, momentum, eps, sw, rows)
 
 
 @njit

@@ -39,6 +39,8 @@ from skdeep.kernels import codes as C
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 # Helpers called only from compiled code need no Python wrapper (faster compiles).
 _INNER = dict(_JIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+# Reductions may reassociate (partial sums per SIMD lane), nothing more.
+_REDUCTION = {"reassoc", "nsz", "contract"}
 
 
 # -- layout -----------------------------------------------------------------
@@ -108,16 +110,24 @@ def _rows(buffer, units, offsets, layer, n):
 
 
 # -- activations --------------------------------------------------------------
+#
+# One loop per activation, chosen before the loop; constants in the dtype of
+# ``Z`` so float32 layers compute in float32.
 
 
 @njit(**_INNER)
 def _activate(Z, A, act, alpha, slopes, prelu):
-    """``A = act(Z)``. ``slopes`` holds RReLU's slopes, ``prelu`` PReLU's per unit."""
+    """``A = act(Z)``. ``slopes`` holds RReLU's slopes, ``prelu`` PReLU's per unit.
+
+    An unknown ``act`` raises ``ValueError``.
+    """
     n, k = Z.shape
+    dt = Z.dtype.type
+    zero, one, half = dt(0.0), dt(1.0), dt(0.5)
     if act == C.RELU:
         for r in range(n):
             for j in range(k):
-                A[r, j] = max(Z[r, j], 0.0)
+                A[r, j] = max(Z[r, j], zero)
     elif act == C.TANH:
         for r in range(n):
             for j in range(k):
@@ -125,93 +135,107 @@ def _activate(Z, A, act, alpha, slopes, prelu):
     elif act == C.LOGISTIC:
         for r in range(n):
             for j in range(k):
-                A[r, j] = 1.0 / (1.0 + np.exp(-Z[r, j]))
-    elif act == C.LEAKY_RELU or act == C.RRELU or act == C.PRELU:
+                A[r, j] = one / (one + np.exp(-Z[r, j]))
+    elif act == C.LEAKY_RELU:
+        a = dt(alpha)
         for r in range(n):
             for j in range(k):
                 z = Z[r, j]
-                if z >= 0.0:
-                    A[r, j] = z
-                elif act == C.LEAKY_RELU:
-                    A[r, j] = alpha * z
-                elif act == C.RRELU:
-                    A[r, j] = slopes[r, j] * z
-                else:
-                    A[r, j] = prelu[j] * z
+                A[r, j] = z if z >= zero else a * z
+    elif act == C.RRELU:
+        for r in range(n):
+            for j in range(k):
+                z = Z[r, j]
+                A[r, j] = z if z >= zero else slopes[r, j] * z
+    elif act == C.PRELU:
+        for r in range(n):
+            for j in range(k):
+                z = Z[r, j]
+                A[r, j] = z if z >= zero else prelu[j] * z
     elif act == C.ELU or act == C.SELU:
-        scale = C.SELU_LAMBDA if act == C.SELU else 1.0
-        a = C.SELU_ALPHA if act == C.SELU else alpha
+        scale = dt(C.SELU_LAMBDA) if act == C.SELU else one
+        a = dt(C.SELU_ALPHA) if act == C.SELU else dt(alpha)
         for r in range(n):
             for j in range(k):
                 z = Z[r, j]
-                A[r, j] = scale * (z if z > 0.0 else a * (np.exp(z) - 1.0))
+                A[r, j] = scale * (z if z > zero else a * (np.exp(z) - one))
     elif act == C.GELU:
+        inv_sqrt2 = dt(1.0 / math.sqrt(2.0))
         for r in range(n):
             for j in range(k):
                 z = Z[r, j]
-                A[r, j] = 0.5 * z * (1.0 + math.erf(z / math.sqrt(2.0)))
+                A[r, j] = half * z * (one + math.erf(z * inv_sqrt2))
     elif act == C.SWISH:
         for r in range(n):
             for j in range(k):
                 z = Z[r, j]
-                A[r, j] = z / (1.0 + np.exp(-z))
-    else:
+                A[r, j] = z / (one + np.exp(-z))
+    elif act == C.IDENTITY:
         for r in range(n):
             for j in range(k):
                 A[r, j] = Z[r, j]
+    else:
+        raise ValueError("unknown activation code")
 
 
 @njit(**_INNER)
 def _activation_backward(Z, D, act, alpha, slopes, prelu, prelu_grad):
     """``D <- D * act'(Z)`` in place; adds PReLU's slope gradient to ``prelu_grad``."""
     n, k = Z.shape
+    dt = Z.dtype.type
+    zero, one, half = dt(0.0), dt(1.0), dt(0.5)
     if act == C.RELU:
         for r in range(n):
             for j in range(k):
-                if Z[r, j] <= 0.0:
-                    D[r, j] = 0.0
+                D[r, j] = zero if Z[r, j] <= zero else D[r, j]
     elif act == C.TANH:
         for r in range(n):
             for j in range(k):
                 a = np.tanh(Z[r, j])
-                D[r, j] *= 1.0 - a * a
+                D[r, j] *= one - a * a
     elif act == C.LOGISTIC:
         for r in range(n):
             for j in range(k):
-                a = 1.0 / (1.0 + np.exp(-Z[r, j]))
-                D[r, j] *= a * (1.0 - a)
-    elif act == C.LEAKY_RELU or act == C.RRELU or act == C.PRELU:
+                a = one / (one + np.exp(-Z[r, j]))
+                D[r, j] *= a * (one - a)
+    elif act == C.LEAKY_RELU:
+        a = dt(alpha)
+        for r in range(n):
+            for j in range(k):
+                D[r, j] *= one if Z[r, j] >= zero else a
+    elif act == C.RRELU:
+        for r in range(n):
+            for j in range(k):
+                D[r, j] *= one if Z[r, j] >= zero else slopes[r, j]
+    elif act == C.PRELU:
         for r in range(n):
             for j in range(k):
                 z = Z[r, j]
-                if z >= 0.0:
-                    continue
-                if act == C.LEAKY_RELU:
-                    D[r, j] *= alpha
-                elif act == C.RRELU:
-                    D[r, j] *= slopes[r, j]
-                else:
-                    prelu_grad[j] += D[r, j] * z
-                    D[r, j] *= prelu[j]
+                negative = z < zero
+                prelu_grad[j] += D[r, j] * z if negative else zero
+                D[r, j] *= prelu[j] if negative else one
     elif act == C.ELU or act == C.SELU:
-        scale = C.SELU_LAMBDA if act == C.SELU else 1.0
-        a = C.SELU_ALPHA if act == C.SELU else alpha
+        scale = dt(C.SELU_LAMBDA) if act == C.SELU else one
+        a = dt(C.SELU_ALPHA) if act == C.SELU else dt(alpha)
         for r in range(n):
             for j in range(k):
                 z = Z[r, j]
-                D[r, j] *= scale if z > 0.0 else scale * a * np.exp(z)
+                D[r, j] *= scale if z > zero else scale * a * np.exp(z)
     elif act == C.GELU:
-        c = 1.0 / math.sqrt(2.0 * math.pi)
+        c = dt(1.0 / math.sqrt(2.0 * math.pi))
+        inv_sqrt2 = dt(1.0 / math.sqrt(2.0))
         for r in range(n):
             for j in range(k):
                 z = Z[r, j]
-                D[r, j] *= 0.5 * (1.0 + math.erf(z / math.sqrt(2.0))) + z * c * np.exp(-0.5 * z * z)
+                D[r, j] *= half * (one + math.erf(z * inv_sqrt2)) + z * c * np.exp(-half * z * z)
     elif act == C.SWISH:
         for r in range(n):
             for j in range(k):
                 z = Z[r, j]
-                s = 1.0 / (1.0 + np.exp(-z))
-                D[r, j] *= s * (1.0 + z * (1.0 - s))
+                s = one / (one + np.exp(-z))
+                D[r, j] *= s * (one + z * (one - s))
+    elif act != C.IDENTITY:
+        raise ValueError("unknown activation code")
 
 
 # -- randomness ----------------------------------------------------------------
@@ -275,43 +299,52 @@ def _row_keys(Xd, Xv, Xi, Xp, sparse, rows, seed, keys):
 
 
 @njit(**_INNER)
-def _batch_norm(Z, H, gamma, beta, mean, var, istd, mode, momentum, eps, sw, rows):
+def _batch_norm(Z, H, gamma, beta, mean, var, istd, batch_mean, mode, momentum, eps, sw, rows):
     """``Z <- gamma * xhat + beta`` in place, ``H <- xhat``.
 
     Training: the batch's mean and (biased) variance, weighted by the sample
     weights ``sw[rows]`` (so a weight of 2 equals a repeated row), and moving
     statistics updated as ``m <- momentum m + (1 - momentum) batch`` (Keras'
-    convention). Otherwise the moving statistics normalize.
+    convention); ``batch_mean`` (one value per column) receives the batch
+    mean. Otherwise the moving statistics normalize. Every pass runs row by
+    row, so the inner loop is over contiguous columns.
     """
     n, k = Z.shape
+    dt = Z.dtype.type
     if mode == C.TRAINING:
-        total = 0.0
+        total = dt(0.0)
         for r in range(n):
             total += sw[rows[r]]
-        for j in range(k):
-            mean_j = 0.0
-            for r in range(n):
-                mean_j += sw[rows[r]] * Z[r, j]
-            mean_j /= total
-            var_j = 0.0
-            for r in range(n):
-                d = Z[r, j] - mean_j
-                var_j += sw[rows[r]] * d * d
-            var_j /= total
-            istd[j] = 1.0 / np.sqrt(var_j + eps)
-            mean[j] = momentum * mean[j] + (1.0 - momentum) * mean_j
-            var[j] = momentum * var[j] + (1.0 - momentum) * var_j
-            for r in range(n):
-                H[r, j] = (Z[r, j] - mean_j) * istd[j]
-    else:
-        for j in range(k):
-            istd[j] = 1.0 / np.sqrt(var[j] + eps)
+        inv_total = dt(1.0) / total
+        keep, new = dt(momentum), dt(1.0 - momentum)
+        center = batch_mean[:k]
+        center[:] = 0.0
         for r in range(n):
+            w = sw[rows[r]]
             for j in range(k):
-                H[r, j] = (Z[r, j] - mean[j]) * istd[j]
+                center[j] += w * Z[r, j]
+        for j in range(k):
+            center[j] *= inv_total
+        istd[:] = 0.0
+        for r in range(n):
+            w = sw[rows[r]]
+            for j in range(k):
+                d = Z[r, j] - center[j]
+                istd[j] += w * d * d
+        for j in range(k):
+            batch_var = istd[j] * inv_total
+            istd[j] = dt(1.0) / np.sqrt(batch_var + dt(eps))
+            mean[j] = keep * mean[j] + new * center[j]
+            var[j] = keep * var[j] + new * batch_var
+    else:
+        center = mean
+        for j in range(k):
+            istd[j] = dt(1.0) / np.sqrt(var[j] + dt(eps))
     for r in range(n):
         for j in range(k):
-            Z[r, j] = gamma[j] * H[r, j] + beta[j]
+            h = (Z[r, j] - center[j]) * istd[j]
+            H[r, j] = h
+            Z[r, j] = gamma[j] * h + beta[j]
 
 
 @njit(**_INNER)
@@ -324,9 +357,11 @@ def _batch_norm_backward(D, H, gamma, istd, gamma_grad, beta_grad, sums, sw, row
     and beta gradients.
     """
     n, k = D.shape
-    total = 0.0
+    dt = D.dtype.type
+    total = dt(0.0)
     for r in range(n):
         total += sw[rows[r]]
+    inv_total = dt(1.0) / total
     sum_d = sums[:k]
     sum_dh = sums[k : 2 * k]
     sum_d[:] = 0.0
@@ -339,7 +374,7 @@ def _batch_norm_backward(D, H, gamma, istd, gamma_grad, beta_grad, sums, sw, row
         gamma_grad[j] = sum_dh[j]
         beta_grad[j] = sum_d[j]
     for r in range(n):
-        share = sw[rows[r]] / total
+        share = sw[rows[r]] * inv_total
         for j in range(k):
             D[r, j] = gamma[j] * istd[j] * (D[r, j] - share * (sum_d[j] + H[r, j] * sum_dh[j]))
 
@@ -349,28 +384,30 @@ def _dropout(A, M, rate, alpha_dropout, keys, salt):
     """Mask ``A`` in place; ``M`` receives ``dA_out / dA_in``.
 
     Inverted dropout keeps a unit with probability ``q = 1 - rate`` and scales
-    it by ``1 / q``. Alpha dropout (for SELU) sets dropped units to
-    ``-lambda * alpha`` and applies ``a x + b`` with ``a = (q (1 + rate
-    alpha'^2))^-1/2``, ``b = -a alpha' rate`` so mean and variance are kept.
+    it by ``1 / q`` (Srivastava et al., 2014). Alpha dropout (for SELU;
+    Klambauer et al., 2017) sets dropped units to ``-lambda * alpha`` and
+    applies ``a x + b`` with ``a = (q (1 + rate alpha'^2))^-1/2``,
+    ``b = -a alpha' rate`` so mean and variance are kept. The uniform numbers
+    are float64 in every dtype, so float32 and float64 models drop the same units.
     """
     n, k = A.shape
+    dt = A.dtype.type
     q = 1.0 - rate
     if alpha_dropout:
         saturation = -C.SELU_LAMBDA * C.SELU_ALPHA
-        a = (q * (1.0 + rate * saturation * saturation)) ** -0.5
-        b = -a * saturation * rate
+        a64 = (q * (1.0 + rate * saturation * saturation)) ** -0.5
+        b64 = -a64 * saturation * rate
+        a, b, dropped = dt(a64), dt(b64), dt(a64 * saturation + b64)
         for r in range(n):
             for j in range(k):
-                if _uniform(keys[r], salt, j) < q:
-                    A[r, j] = a * A[r, j] + b
-                    M[r, j] = a
-                else:
-                    A[r, j] = a * saturation + b
-                    M[r, j] = 0.0
+                keep = _uniform(keys[r], salt, j) < q
+                A[r, j] = a * A[r, j] + b if keep else dropped
+                M[r, j] = a if keep else dt(0.0)
     else:
+        inv_q = dt(1.0 / q)
         for r in range(n):
             for j in range(k):
-                M[r, j] = 1.0 / q if _uniform(keys[r], salt, j) < q else 0.0
+                M[r, j] = inv_q if _uniform(keys[r], salt, j) < q else dt(0.0)
                 A[r, j] *= M[r, j]
 
 
@@ -388,8 +425,11 @@ def _multiply(D, M):
 @njit(**_INNER)
 def _gather_rows(Xd, rows, out):
     """``out[r] = Xd[rows[r]]`` for the dense minibatch buffer."""
+    k = out.shape[1]
     for r in range(rows.shape[0]):
-        out[r, :] = Xd[rows[r], :]
+        i = rows[r]
+        for j in range(k):
+            out[r, j] = Xd[i, j]
 
 
 @njit(**_INNER)
@@ -439,7 +479,7 @@ def _forward(
     layer ``l`` ``[sum a, sum a^2, count, sum |grad W|, batches]`` (``a`` the
     activation's output) and the last row each hidden unit's maximum output.
     """
-    zbuf, abuf, hbuf, mbuf, rbuf, istd, _ = bufs
+    zbuf, abuf, hbuf, mbuf, rbuf, istd, work = bufs
     Xb, xin, xhat, xmask = ibufs
     n = rows.shape[0]
     n_layers = units.shape[0] - 1
@@ -471,7 +511,7 @@ def _forward(
                 _batch_norm(
                     X_in, xhat[:n], _segment(params, g, width), _segment(params, g + width, width),
                     _segment(stats, s, width), _segment(stats, s + width, width),
-                    _segment(istd, s, width), mode if first_trainable == 0 else C.INFERENCE,
+                    _segment(istd, s, width), work, mode if first_trainable == 0 else C.INFERENCE,
                     momentum, bn_eps, sw, rows,
                 )
             if dropping and dropout[0] > 0.0:
@@ -496,7 +536,7 @@ def _forward(
             _batch_norm(
                 Z, _rows(hbuf, units, offsets, layer, n), _segment(params, g, width),
                 _segment(params, g + width, width), _segment(stats, s, width),
-                _segment(stats, s + width, width), _segment(istd, s, width), bn_mode, momentum,
+                _segment(stats, s + width, width), _segment(istd, s, width), work, bn_mode, momentum,
                 bn_eps, sw, rows,
             )
         else:
@@ -508,9 +548,12 @@ def _forward(
         if act == C.RRELU:
             slopes = _rows(rbuf, units, offsets, layer, n)
             lower, upper = fopt[C.FO_RRELU_LOWER], fopt[C.FO_RRELU_UPPER]
-            for r in range(n):
-                for j in range(width):
-                    slopes[r, j] = lower + (upper - lower) * _uniform(keys[r], 2 * n_layers + layer, j) if training else 0.5 * (lower + upper)
+            if training:
+                for r in range(n):
+                    for j in range(width):
+                        slopes[r, j] = lower + (upper - lower) * _uniform(keys[r], 2 * n_layers + layer, j)
+            else:
+                slopes[:, :] = 0.5 * (lower + upper)
         p = offsets[layer, C.L_P]
         prelu = _segment(params, p, width) if p >= 0 else params[:0]
         _activate(Z, A, act, fopt[C.FO_ACT_ALPHA], slopes, prelu)
@@ -520,7 +563,7 @@ def _forward(
             _batch_norm(
                 A, _rows(hbuf, units, offsets, layer, n), _segment(params, g, width),
                 _segment(params, g + width, width), _segment(stats, s, width),
-                _segment(stats, s + width, width), _segment(istd, s, width), bn_mode, momentum,
+                _segment(stats, s + width, width), _segment(istd, s, width), work, bn_mode, momentum,
                 bn_eps, sw, rows,
             )
         if dropping and dropout[layer + 1] > 0.0:
@@ -548,28 +591,39 @@ def _accumulate_activations(A, diag, layer, unit_start):
 
 @njit(**_INNER)
 def _output(Z, b, out_act):
-    """``Z <- out_act(Z + b)`` in place (the output activation)."""
+    """``Z <- out_act(Z + b)`` in place (the output activation).
+
+    Identity (squared error), exp (Poisson), logistic (binary log loss) or
+    softmax (multiclass log loss, shifted by the row maximum). An unknown
+    code raises ``ValueError``.
+    """
     n, k = Z.shape
+    dt = Z.dtype.type
+    one = dt(1.0)
     for r in range(n):
-        if out_act == C.MULTICLASS_LOG_LOSS:
-            m = -np.inf
-            for j in range(k):
-                Z[r, j] += b[j]
+        for j in range(k):
+            Z[r, j] += b[j]
+    if out_act == C.MULTICLASS_LOG_LOSS:
+        for r in range(n):
+            m = Z[r, 0]
+            for j in range(1, k):
                 m = max(m, Z[r, j])
-            s = 0.0
+            s = dt(0.0)
             for j in range(k):
                 Z[r, j] = np.exp(Z[r, j] - m)
                 s += Z[r, j]
             for j in range(k):
                 Z[r, j] /= s
-        else:
+    elif out_act == C.POISSON:
+        for r in range(n):
             for j in range(k):
-                z = Z[r, j] + b[j]
-                if out_act == C.POISSON:
-                    z = np.exp(z)
-                elif out_act == C.BINARY_LOG_LOSS:
-                    z = 1.0 / (1.0 + np.exp(-z))
-                Z[r, j] = z
+                Z[r, j] = np.exp(Z[r, j])
+    elif out_act == C.BINARY_LOG_LOSS:
+        for r in range(n):
+            for j in range(k):
+                Z[r, j] = one / (one + np.exp(-Z[r, j]))
+    elif out_act != C.SQUARED_ERROR:
+        raise ValueError("unknown output code")
 
 
 @njit(**_INNER)
@@ -596,9 +650,9 @@ def _output_loss_delta(Z, b, Y, sw, rows, out_act, eps, D):
     With the canonical link of each loss, ``dL/dz = p - y`` (Bishop, *Pattern
     Recognition and Machine Learning*, 2006, eq. 4.91 and 5.18); the delta is
     scaled by the sample weight as in scikit-learn. Returns
-    ``(sum_i w_i * loss_i, sum_i w_i)``; ``loss_i`` is half the squared error
-    averaged over outputs, half the Poisson deviance summed over outputs, or the
-    cross-entropy with probabilities clipped to ``[eps, 1 - eps]``.
+    ``(sum_i w_i * loss_i, sum_i w_i)`` in float64; ``loss_i`` is half the
+    squared error averaged over outputs, half the Poisson deviance summed over
+    outputs, or the cross-entropy with probabilities clipped to ``[eps, 1 - eps]``.
     """
     _output(Z, b, out_act)
     n, k = Z.shape
@@ -609,22 +663,27 @@ def _output_loss_delta(Z, b, Y, sw, rows, out_act, eps, D):
         w = sw[i]
         sw_sum += w
         row_loss = 0.0
-        for j in range(k):
-            p = Z[r, j]
-            y = Y[i, j]
-            if out_act == C.SQUARED_ERROR:
-                row_loss += 0.5 * (y - p) ** 2 / k
-            elif out_act == C.POISSON:
+        if out_act == C.SQUARED_ERROR:
+            for j in range(k):
+                row_loss += 0.5 * (Y[i, j] - Z[r, j]) ** 2 / k
+        elif out_act == C.POISSON:
+            for j in range(k):
+                p = Z[r, j]
+                y = Y[i, j]
                 if y > 0:
                     row_loss += y * np.log(y / p)
                 row_loss += p - y
-            else:
-                q = min(max(p, eps), 1.0 - eps)
+        else:
+            binary = out_act == C.BINARY_LOG_LOSS
+            for j in range(k):
+                y = Y[i, j]
+                q = min(max(Z[r, j], eps), 1.0 - eps)
                 if y != 0:
                     row_loss -= y * np.log(q)
-                if out_act == C.BINARY_LOG_LOSS and y != 1:
+                if binary and y != 1:
                     row_loss -= (1.0 - y) * np.log(1.0 - q)
-            D[r, j] = (p - y) * w
+        for j in range(k):
+            D[r, j] = (Z[r, j] - Y[i, j]) * w
         total += w * row_loss
     return total, sw_sum
 
@@ -685,7 +744,7 @@ def _loss_raw_grad(
             _column_sums(delta, gb)
         if diag.shape[0] > 0 and layer < last:
             start = offsets[layer, C.L_W]
-            diag[layer, 3] += np.sqrt(_sum_squares(grad, start, start + units[layer] * units[layer + 1])) / sw_sum
+            diag[layer, 3] += np.sqrt(_sum_squares(grad[start : start + units[layer] * units[layer + 1]])) / sw_sum
             diag[layer, 4] += 1.0
         if layer == first_trainable and not (layer == 0 and input_bn):
             break
@@ -731,160 +790,302 @@ def _loss_raw_grad(
 
 
 # -- updates -----------------------------------------------------------------
+#
+# Each optimizer is one loop over the slices ``p = params[start:stop]``,
+# ``g = grad[start:stop]`` and its slots, indexed from 0 so the compiler knows
+# every index is in bounds and non-negative, with no test inside the loop and
+# every constant in the model's dtype: the loops compile to packed (SIMD)
+# instructions, in float32 for float32 models.
 
 
 @njit(inline="always", **_JIT)
-def _gradient(raw, w, alpha, l1, sw_sum):
-    """Finalized gradient of one weight: ``(raw + alpha w + l1 sign(w)) / sw_sum``."""
-    penalty = alpha * w
-    if l1 > 0.0:
-        penalty += l1 * np.sign(w)
-    return (raw + penalty) / sw_sum
+def _gradient(raw, w, alpha, l1, scale):
+    """Finalized gradient of one weight: ``(raw + alpha w + l1 sign(w)) * scale``."""
+    return (raw + alpha * w + l1 * np.sign(w)) * scale
+
+
+@njit(**_INNER)
+def _sgd(p, g, slots, start, alpha, l1, scale, l1_prox, lr, mu, hp, t):
+    """``v <- mu v - lr g``; ``w <- w + mu v - lr g`` (Nesterov) or ``w <- w + v``.
+
+    Both as one rule ``w <- w + a v - b g`` with ``(a, b) = (mu, lr)`` for
+    Nesterov, ``(1, 0)`` without (scikit-learn's order of operations).
+    """
+    dt = p.dtype.type
+    lr, mu, alpha, l1, scale = dt(lr), dt(mu), dt(alpha), dt(l1), dt(scale)
+    nesterov = hp[C.HP_NESTEROV] != 0.0
+    a = mu if nesterov else dt(1.0)
+    b = lr if nesterov else dt(0.0)
+    v = _slot(slots, 0, start, p)
+    for i in range(p.shape[0]):
+        gi = _gradient(g[i], p[i], alpha, l1, scale)
+        v[i] = mu * v[i] - lr * gi
+        p[i] += a * v[i] - b * gi
+
+
+@njit(**_INNER)
+def _adam(p, g, slots, start, alpha, l1, scale, l1_prox, lr, mu, hp, t):
+    """Adam (Kingma & Ba, 2015, Alg. 1), AdamW's decay first (Loshchilov & Hutter, 2019).
+
+    ``w <- w - lr wd w`` (AdamW; ``wd = 0`` for Adam); ``m <- mu m + (1 - mu) g``;
+    ``v <- b2 v + (1 - b2) g^2``; ``w <- w - lr sqrt(1 - b2^t) / (1 - mu^t) m / (sqrt(v) + eps)``.
+    """
+    dt = p.dtype.type
+    b2 = hp[C.HP_BETA_2]
+    lr_t = dt(lr * np.sqrt(1.0 - b2**t) / (1.0 - mu**t))
+    decay = dt(lr * hp[C.HP_WEIGHT_DECAY])
+    eps = dt(hp[C.HP_EPSILON])
+    mu_, one_mu, b2_, one_b2 = dt(mu), dt(1.0 - mu), dt(b2), dt(1.0 - b2)
+    alpha, l1, scale = dt(alpha), dt(l1), dt(scale)
+    m = _slot(slots, 0, start, p)
+    v = _slot(slots, 1, start, p)
+    for i in range(p.shape[0]):
+        w = p[i]
+        gi = _gradient(g[i], w, alpha, l1, scale)
+        w -= w * decay
+        m[i] = mu_ * m[i] + one_mu * gi
+        v[i] = b2_ * v[i] + one_b2 * gi * gi
+        p[i] = w + -lr_t * m[i] / (np.sqrt(v[i]) + eps)
+
+
+@njit(**_INNER)
+def _adagrad(p, g, slots, start, alpha, l1, scale, l1_prox, lr, mu, hp, t):
+    """AdaGrad (Duchi et al., 2011): ``a <- a + g^2``; ``w <- w - lr g / sqrt(a + eps)``."""
+    dt = p.dtype.type
+    lr, eps, alpha, l1, scale = dt(lr), dt(hp[C.HP_EPSILON]), dt(alpha), dt(l1), dt(scale)
+    a = _slot(slots, 0, start, p)
+    for i in range(p.shape[0]):
+        gi = _gradient(g[i], p[i], alpha, l1, scale)
+        a[i] += gi * gi
+        p[i] -= lr * gi / np.sqrt(a[i] + eps)
+
+
+@njit(**_INNER)
+def _rmsprop(p, g, slots, start, alpha, l1, scale, l1_prox, lr, mu, hp, t):
+    """RMSprop (Tieleman & Hinton, 2012), as Keras 3 computes it.
+
+    ``s <- rho s + (1 - rho) g^2``; centered: ``c <- rho c + (1 - rho) g`` and
+    ``d = s - c^2 + eps``, else ``d = s + eps``; ``m <- mu m + lr g / sqrt(d)``;
+    ``w <- w - m``. One loop per variant, chosen outside the loop.
+    """
+    dt = p.dtype.type
+    rho = hp[C.HP_BETA_2]
+    lr, mu, eps, rho_, one_rho = dt(lr), dt(mu), dt(hp[C.HP_EPSILON]), dt(rho), dt(1.0 - rho)
+    alpha, l1, scale = dt(alpha), dt(l1), dt(scale)
+    s, m = _slot(slots, 0, start, p), _slot(slots, 1, start, p)
+    if hp[C.HP_CENTERED] != 0.0:
+        c = _slot(slots, 2, start, p)
+        for i in range(p.shape[0]):
+            gi = _gradient(g[i], p[i], alpha, l1, scale)
+            s[i] = rho_ * s[i] + one_rho * gi * gi
+            c[i] = rho_ * c[i] + one_rho * gi
+            m[i] = mu * m[i] + lr * gi / np.sqrt(s[i] - c[i] * c[i] + eps)
+            p[i] -= m[i]
+    else:
+        for i in range(p.shape[0]):
+            gi = _gradient(g[i], p[i], alpha, l1, scale)
+            s[i] = rho_ * s[i] + one_rho * gi * gi
+            m[i] = mu * m[i] + lr * gi / np.sqrt(s[i] + eps)
+            p[i] -= m[i]
+
+
+@njit(**_INNER)
+def _nadam(p, g, slots, start, alpha, l1, scale, l1_prox, lr, mu, hp, t):
+    """Nadam (Dozat, 2016), as Keras 3 computes it.
+
+    ``u_t = mu (1 - 0.5 * 0.96^t)``, ``P_t = u_1 ... u_t`` (``hp[HP_PRODUCT]``,
+    advanced once per step by :func:`_nadam_step`);
+    ``m_hat = u_{t+1} m / (1 - P_t u_{t+1}) + (1 - u_t) g / (1 - P_t)``;
+    ``w <- w - lr m_hat / (sqrt(v / (1 - b2^t)) + eps)``.
+    """
+    dt = p.dtype.type
+    b2 = hp[C.HP_BETA_2]
+    u_t = mu * (1.0 - 0.5 * 0.96**t)
+    u_next = mu * (1.0 - 0.5 * 0.96 ** (t + 1.0))
+    product = hp[C.HP_PRODUCT]
+    m_scale = dt(u_next / (1.0 - product * u_next))
+    g_scale = dt((1.0 - u_t) / (1.0 - product))
+    v_scale = dt(1.0 / (1.0 - b2**t))
+    lr, eps, one_mu, one_b2 = dt(lr), dt(hp[C.HP_EPSILON]), dt(1.0 - mu), dt(1.0 - b2)
+    alpha, l1, scale = dt(alpha), dt(l1), dt(scale)
+    m = _slot(slots, 0, start, p)
+    v = _slot(slots, 1, start, p)
+    for i in range(p.shape[0]):
+        gi = _gradient(g[i], p[i], alpha, l1, scale)
+        m[i] += (gi - m[i]) * one_mu
+        v[i] += (gi * gi - v[i]) * one_b2
+        p[i] -= (m_scale * m[i] + g_scale * gi) * lr / (np.sqrt(v[i] * v_scale) + eps)
+
+
+@njit(**_INNER)
+def _adamax(p, g, slots, start, alpha, l1, scale, l1_prox, lr, mu, hp, t):
+    """Adamax (Kingma & Ba, 2015, Alg. 2): ``m <- mu m + (1 - mu) g``;
+    ``u <- max(b2 u, |g|)``; ``w <- w - lr m / ((1 - mu^t) (u + eps))``."""
+    dt = p.dtype.type
+    step = dt(lr / (1.0 - mu**t))
+    b2, eps, one_mu = dt(hp[C.HP_BETA_2]), dt(hp[C.HP_EPSILON]), dt(1.0 - mu)
+    alpha, l1, scale = dt(alpha), dt(l1), dt(scale)
+    m = _slot(slots, 0, start, p)
+    u = _slot(slots, 1, start, p)
+    for i in range(p.shape[0]):
+        gi = _gradient(g[i], p[i], alpha, l1, scale)
+        m[i] += (gi - m[i]) * one_mu
+        u[i] = max(b2 * u[i], abs(gi))
+        p[i] -= step * m[i] / (u[i] + eps)
+
+
+@njit(**_INNER)
+def _ftrl(p, g, slots, start, alpha, l1, scale, l1_prox, lr, mu, hp, t):
+    """FTRL-proximal (McMahan et al., 2013, Alg. 1), as Keras 3 computes it.
+
+    With ``q = -lr_power``: ``n' = n + g^2``; ``z <- z + g + 2 l2s w - (n'^q - n^q) / lr w``;
+    ``w <- (clip(z, -l1', l1') - z) / (n'^q / lr + 2 (l2 + beta / (2 lr)))`` with
+    ``l1' = l1_ftrl + l1_prox``: L1 acts proximally, so weights become exactly 0.
+    ``q = 0.5`` (Keras' default) takes square roots, much cheaper than powers.
+    A zero learning rate leaves the weights as they are.
+    """
+    if lr <= 0.0:
+        return
+    dt = p.dtype.type
+    power = -hp[C.HP_LR_POWER]
+    shrink = dt(2.0 * hp[C.HP_L2_SHRINKAGE])
+    l2_term = dt(2.0 * (hp[C.HP_L2] + hp[C.HP_BETA] / (2.0 * lr)))
+    bound = dt(hp[C.HP_L1] + l1_prox)
+    inv_lr, alpha, l1, scale = dt(1.0 / lr), dt(alpha), dt(l1), dt(scale)
+    n = _slot(slots, 0, start, p)
+    z = _slot(slots, 1, start, p)
+    if power == 0.5:
+        for i in range(p.shape[0]):
+            w = p[i]
+            gi = _gradient(g[i], w, alpha, l1, scale)
+            new_root = np.sqrt(n[i] + gi * gi)
+            z[i] += gi + shrink * w - (new_root - np.sqrt(n[i])) * inv_lr * w
+            p[i] = (min(max(z[i], -bound), bound) - z[i]) / (new_root * inv_lr + l2_term)
+            n[i] += gi * gi
+    else:
+        q = dt(power)
+        for i in range(p.shape[0]):
+            w = p[i]
+            gi = _gradient(g[i], w, alpha, l1, scale)
+            new_power = (n[i] + gi * gi) ** q
+            z[i] += gi + shrink * w - (new_power - n[i] ** q) * inv_lr * w
+            p[i] = (min(max(z[i], -bound), bound) - z[i]) / (new_power * inv_lr + l2_term)
+            n[i] += gi * gi
+
+
+@njit(**_INNER)
+def _finalize_gradient(p, g, alpha, l1, scale):
+    """``g <- (g + alpha w + l1 sign(w)) * scale``."""
+    dt = p.dtype.type
+    alpha, l1, scale = dt(alpha), dt(l1), dt(scale)
+    for i in range(p.shape[0]):
+        g[i] = _gradient(g[i], p[i], alpha, l1, scale)
+
+
+@njit(**_INNER)
+def _finalize(p, g, slots, start, alpha, l1, scale, l1_prox, lr, mu, hp, t):
+    """NO_UPDATE: only finalize the gradient (L-BFGS)."""
+    _finalize_gradient(p, g, alpha, l1, scale)
+
+
+@njit(inline="always", **_JIT)
+def _slot(slots, k, start, p):
+    """Slot ``k`` of the parameters ``p``, which start at ``start``."""
+    return slots[k, start : start + p.shape[0]]
 
 
 @njit(**_INNER)
 def _update(params, grad, slots, start, stop, alpha, l1, sw_sum, opt, lr, mu, hp, step):
-    """Finalize the gradient of ``params[start:stop]`` and apply one update.
+    """Finalize the gradient of ``params[start:stop]`` and apply one update of rule ``opt``.
 
     The gradient is ``g = (raw + alpha w + l1 sign(w)) / sw_sum`` (scikit-learn's
     L2 scaling; L1 scaled alike). ``mu`` is the momentum of SGD and RMSprop and
-    ``beta_1`` of the Adam family; ``t = step``. Update rules, as Keras 3
+    ``beta_1`` of the Adam family; ``t = step``. Update rules as Keras 3
     documents them (``keras/src/optimizers``), with scikit-learn's order of
-    operations for SGD and Adam:
-
-    * SGD: ``v <- mu v - lr g``; ``w <- w + mu v - lr g`` (Nesterov) or ``w <- w + v``.
-    * Adagrad (Duchi et al., 2011): ``a <- a + g^2``; ``w <- w - lr g / sqrt(a + eps)``.
-    * RMSprop (Tieleman & Hinton, 2012): ``s <- rho s + (1 - rho) g^2``; centered:
-      ``c <- rho c + (1 - rho) g`` and ``d = s - c^2 + eps``, else ``d = s + eps``;
-      ``u = lr g / sqrt(d)``; ``m <- mu m + u``, ``w <- w - m``.
-    * Adam (Kingma & Ba, 2015, Alg. 1): ``m <- mu m + (1 - mu) g``;
-      ``v <- b2 v + (1 - b2) g^2``; ``w <- w - lr sqrt(1 - b2^t) / (1 - mu^t) m / (sqrt(v) + eps)``.
-      AdamW (Loshchilov & Hutter, 2019) first applies ``w <- w - lr wd w``.
-    * Nadam (Dozat, 2016): ``u_t = mu (1 - 0.5 * 0.96^t)``, ``P_t = prod u_1..u_t``;
-      ``m_hat = u_{t+1} m / (1 - P_t u_{t+1}) + (1 - u_t) g / (1 - P_t)``;
-      ``w <- w - lr m_hat / (sqrt(v / (1 - b2^t)) + eps)``.
-    * Adamax (Kingma & Ba, 2015, Alg. 2): ``u <- max(b2 u, |g|)``;
-      ``w <- w - lr m / ((1 - mu^t) (u + eps))``.
-    * FTRL-proximal (McMahan et al., 2013, Alg. 1), with ``p = -lr_power``:
-      ``n' = n + g^2``; ``z <- z + g + 2 l2s w - (n'^p - n^p) / lr w``;
-      ``w <- (clip(z, -l1', l1') - z) / (n'^p / lr + 2 (l2 + beta / (2 lr)))``,
-      ``l1' = l1_ftrl + l1 / sw_sum``: L1 acts proximally, so weights become exactly 0.
-      A zero learning rate leaves the weights as they are.
-    * NO_UPDATE: ``grad <- g``.
+    operations for SGD and Adam; see each rule's function. FTRL's L1 is
+    proximal: ``l1 / sw_sum`` joins its own L1 strength instead of the gradient.
 
     A negative ``sw_sum`` means the gradient is already final (clipping):
-    ``g = raw``, while FTRL's ``l1'`` uses ``-sw_sum``.
+    ``g = raw``, while FTRL's ``l1'`` uses ``-sw_sum``. An unknown ``opt``
+    raises ``ValueError``.
 
-    Returns ``(sum(w^2), sum(|w|))`` of the updated weights.
+    Returns ``(sum(w^2), sum(|w|))`` of the updated weights when ``alpha`` or
+    ``l1`` is positive, else ``(0, 0)``.
     """
     ftrl = opt == C.FTRL
     final = sw_sum < 0.0
-    l1_prox = hp[C.HP_L1] + l1 / abs(sw_sum) if ftrl else 0.0
+    l1_prox = l1 / abs(sw_sum) if ftrl else 0.0
     l1_grad = 0.0 if ftrl or final else l1
-    if final:
-        alpha = 0.0
-        sw_sum = 1.0
+    alpha_grad = 0.0 if final else alpha
+    scale = 1.0 if final else 1.0 / sw_sum
     t = float(step)
+    p = params[start:stop]
+    g = grad[start:stop]
+    args = (p, g, slots, start, alpha_grad, l1_grad, scale, l1_prox, lr, mu, hp, t)
     if opt == C.SGD:
-        nesterov = hp[C.HP_NESTEROV] != 0.0
-        v = slots[0]
-        for i in range(start, stop):
-            g = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum)
-            v[i] = mu * v[i] - lr * g
-            if nesterov:
-                params[i] += mu * v[i] - lr * g
-            else:
-                params[i] += v[i]
+        _sgd(*args)
     elif opt == C.ADAM or opt == C.ADAMW:
-        b2 = hp[C.HP_BETA_2]
-        eps = hp[C.HP_EPSILON]
-        decay = lr * hp[C.HP_WEIGHT_DECAY] if opt == C.ADAMW else 0.0
-        lr_t = lr * np.sqrt(1.0 - b2**t) / (1.0 - mu**t)
-        m = slots[0]
-        v = slots[1]
-        for i in range(start, stop):
-            g = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum)
-            if decay != 0.0:
-                params[i] -= params[i] * decay
-            m[i] = mu * m[i] + (1.0 - mu) * g
-            v[i] = b2 * v[i] + (1.0 - b2) * g * g
-            params[i] += -lr_t * m[i] / (np.sqrt(v[i]) + eps)
+        _adam(*args)
     elif opt == C.ADAGRAD:
-        eps = hp[C.HP_EPSILON]
-        a = slots[0]
-        for i in range(start, stop):
-            g = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum)
-            a[i] += g * g
-            params[i] -= lr * g / np.sqrt(a[i] + eps)
+        _adagrad(*args)
     elif opt == C.RMSPROP:
-        rho = hp[C.HP_BETA_2]
-        eps = hp[C.HP_EPSILON]
-        centered = hp[C.HP_CENTERED] != 0.0
-        s, m, c = slots[0], slots[1], slots[2]
-        for i in range(start, stop):
-            g = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum)
-            s[i] = rho * s[i] + (1.0 - rho) * g * g
-            if centered:
-                c[i] = rho * c[i] + (1.0 - rho) * g
-                denominator = s[i] - c[i] * c[i] + eps
-            else:
-                denominator = s[i] + eps
-            m[i] = mu * m[i] + lr * g / np.sqrt(denominator)
-            params[i] -= m[i]
+        _rmsprop(*args)
     elif opt == C.NADAM:
-        b2 = hp[C.HP_BETA_2]
-        eps = hp[C.HP_EPSILON]
-        u_t = mu * (1.0 - 0.5 * 0.96**t)
-        u_next = mu * (1.0 - 0.5 * 0.96 ** (t + 1.0))
-        product = hp[C.HP_PRODUCT]
-        m_scale = u_next / (1.0 - product * u_next)
-        g_scale = (1.0 - u_t) / (1.0 - product)
-        v_scale = 1.0 / (1.0 - b2**t)
-        m = slots[0]
-        v = slots[1]
-        for i in range(start, stop):
-            g = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum)
-            m[i] += (g - m[i]) * (1.0 - mu)
-            v[i] += (g * g - v[i]) * (1.0 - b2)
-            m_hat = m_scale * m[i] + g_scale * g
-            params[i] -= m_hat * lr / (np.sqrt(v[i] * v_scale) + eps)
+        _nadam(*args)
     elif opt == C.ADAMAX:
-        b2 = hp[C.HP_BETA_2]
-        eps = hp[C.HP_EPSILON]
-        scale = lr / (1.0 - mu**t)
-        m = slots[0]
-        u = slots[1]
-        for i in range(start, stop):
-            g = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum)
-            m[i] += (g - m[i]) * (1.0 - mu)
-            u[i] = max(b2 * u[i], abs(g))
-            params[i] -= scale * m[i] / (u[i] + eps)
-    elif ftrl and lr > 0.0:
-        power = -hp[C.HP_LR_POWER]
-        shrink = 2.0 * hp[C.HP_L2_SHRINKAGE]
-        l2_term = 2.0 * (hp[C.HP_L2] + hp[C.HP_BETA] / (2.0 * lr))
-        n = slots[0]
-        z = slots[1]
-        square_root = power == 0.5  # Keras' default: sqrt is much cheaper than pow
-        for i in range(start, stop):
-            g = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum)
-            w = params[i]
-            n_new = n[i] + g * g
-            new_power = np.sqrt(n_new) if square_root else n_new**power
-            old_power = np.sqrt(n[i]) if square_root else n[i] ** power
-            z[i] += g + shrink * w - (new_power - old_power) / lr * w
-            params[i] = (min(max(z[i], -l1_prox), l1_prox) - z[i]) / (new_power / lr + l2_term)
-            n[i] = n_new
+        _adamax(*args)
+    elif opt == C.FTRL:
+        _ftrl(*args)
+    elif opt == C.NO_UPDATE:
+        _finalize(*args)
     else:
-        for i in range(start, stop):
-            grad[i] = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum)
-    sumsq = 0.0
-    sumabs = 0.0
+        raise ValueError("unknown optimizer code")
     if alpha > 0.0 or l1 > 0.0:
-        for i in range(start, stop):
-            sumsq += params[i] * params[i]
-            sumabs += abs(params[i])
-    return sumsq, sumabs
+        return _sum_squares_abs(p)
+    return 0.0, 0.0
+
+
+@njit(fastmath=_REDUCTION, **_INNER)
+def _sum_squares_abs(x):
+    """``(sum(x^2), sum(|x|))`` in float64.
+
+    Compiled with reassociation allowed, so the sums vectorize (partial sums
+    per SIMD lane): the order is fixed by the compiled code, so a result is
+    the same on every run.
+    """
+    squares = 0.0
+    absolute = 0.0
+    for i in range(x.shape[0]):
+        v = np.float64(x[i])
+        squares += v * v
+        absolute += abs(v)
+    return squares, absolute
+
+
+@njit(fastmath=_REDUCTION, **_INNER)
+def _sum_squares(x):
+    """``sum(x^2)`` in float64 (vectorized like :func:`_sum_squares_abs`)."""
+    total = 0.0
+    for i in range(x.shape[0]):
+        v = np.float64(x[i])
+        total += v * v
+    return total
+
+
+@njit(**_INNER)
+def _scale(x, factor):
+    dt = x.dtype.type
+    f = dt(factor)
+    for i in range(x.shape[0]):
+        x[i] *= f
+
+
+@njit(**_INNER)
+def _clip_norm(x, clipnorm):
+    """Rescale ``x`` to norm at most ``clipnorm``."""
+    norm = np.sqrt(_sum_squares(x))
+    if norm > clipnorm:
+        _scale(x, clipnorm / norm)
 
 
 @njit(**_INNER)
@@ -900,85 +1101,72 @@ def _clip_gradients(params, grad, offsets, units, n_params, w_first, b_first, x_
     n_coef = offsets[0, C.L_B]
     bias_end = offsets[n_layers, C.L_X]
     l1_grad = 0.0 if opt == C.FTRL else l1
-    for i in range(n_params):
-        if i < n_coef:
-            grad[i] = _gradient(grad[i], params[i], alpha, l1_grad, sw_sum) if i >= w_first else 0.0
-        elif i < bias_end:
-            grad[i] = grad[i] / sw_sum if i >= b_first else 0.0
-        else:
-            grad[i] = grad[i] / sw_sum if i >= x_first else 0.0
+    grad[:w_first] = 0.0
+    grad[n_coef:b_first] = 0.0
+    grad[bias_end:x_first] = 0.0
+    scale = 1.0 / sw_sum
+    _finalize_gradient(params[w_first:n_coef], grad[w_first:n_coef], alpha, l1_grad, scale)
+    _scale(grad[b_first:bias_end], scale)
+    _scale(grad[x_first:n_params], scale)
     clipvalue = fopt[C.FO_CLIPVALUE]
     if clipvalue > 0.0:
+        dt = grad.dtype.type
+        upper = dt(clipvalue)
+        lower = -upper
         for i in range(n_params):
-            grad[i] = min(max(grad[i], -clipvalue), clipvalue)
+            grad[i] = min(max(grad[i], lower), upper)
     clipnorm = fopt[C.FO_CLIPNORM]
     if clipnorm > 0.0:
         for layer in range(n_layers + 1):
             if layer < n_layers:
                 w = offsets[layer, C.L_W]
-                _clip_norm(grad, w, w + units[layer] * units[layer + 1], clipnorm)
+                _clip_norm(grad[w : w + units[layer] * units[layer + 1]], clipnorm)
                 b = offsets[layer, C.L_B]
-                _clip_norm(grad, b, b + units[layer + 1], clipnorm)
+                _clip_norm(grad[b : b + units[layer + 1]], clipnorm)
             width = units[layer + 1] if layer < n_layers else units[0]
             p = offsets[layer, C.L_P]
             if p >= 0:
-                _clip_norm(grad, p, p + width, clipnorm)
+                _clip_norm(grad[p : p + width], clipnorm)
             g = offsets[layer, C.L_G]
             if g >= 0:
-                _clip_norm(grad, g, g + width, clipnorm)
-                _clip_norm(grad, g + width, g + 2 * width, clipnorm)
+                _clip_norm(grad[g : g + width], clipnorm)
+                _clip_norm(grad[g + width : g + 2 * width], clipnorm)
     global_clipnorm = fopt[C.FO_GLOBAL_CLIPNORM]
     if global_clipnorm > 0.0:
-        norm = np.sqrt(_sum_squares(grad, 0, n_params))
-        if norm > global_clipnorm:
-            for i in range(n_params):
-                grad[i] *= global_clipnorm / norm
-
-
-@njit(**_INNER)
-def _sum_squares(x, start, stop):
-    total = 0.0
-    for i in range(start, stop):
-        total += x[i] * x[i]
-    return total
-
-
-@njit(**_INNER)
-def _clip_norm(grad, start, stop, clipnorm):
-    norm = np.sqrt(_sum_squares(grad, start, stop))
-    if norm > clipnorm:
-        for i in range(start, stop):
-            grad[i] *= clipnorm / norm
+        _clip_norm(grad[:n_params], global_clipnorm)
 
 
 @njit(**_INNER)
 def _max_norm(params, units, offsets, first_trainable, r, norms):
-    """Rescale each unit's incoming weight vector to norm at most ``r`` (Srivastava et al., 2014)."""
+    """Rescale each unit's incoming weight vector to norm at most ``r`` (Srivastava et al., 2014).
+
+    ``norms`` (at least the widest layer) first accumulates the squared norms
+    row by row, then holds each column's factor (``r / norm`` or 1).
+    """
+    dt = params.dtype.type
     for layer in range(first_trainable, units.shape[0] - 1):
         W = _matrix(params, units, offsets, layer)
         k = W.shape[1]
-        norms[:k] = 0.0
+        factors = norms[:k]
+        factors[:] = 0.0
         for i in range(W.shape[0]):
             for j in range(k):
-                norms[j] += W[i, j] * W[i, j]
+                factors[j] += W[i, j] * W[i, j]
         for j in range(k):
-            norms[j] = np.sqrt(norms[j])
+            norm = np.sqrt(factors[j])
+            factors[j] = dt(r) / norm if norm > r else dt(1.0)
         for i in range(W.shape[0]):
             for j in range(k):
-                if norms[j] > r:
-                    W[i, j] *= r / norms[j]
+                W[i, j] *= factors[j]
 
 
 @njit(**_INNER)
 def _penalty(params, n_coef, alpha, l1):
     """``0.5 * alpha * sum(W^2) + l1 * sum(|W|)`` over the weight matrices."""
-    sumsq = 0.0
-    sumabs = 0.0
     if alpha > 0.0 or l1 > 0.0:
-        for i in range(n_coef):
-            sumsq += params[i] * params[i]
-            sumabs += abs(params[i])
-    return 0.5 * alpha * sumsq + l1 * sumabs
+        sumsq, sumabs = _sum_squares_abs(params[:n_coef])
+        return 0.5 * alpha * sumsq + l1 * sumabs
+    return 0.0
 
 
 # -- entry points ------------------------------------------------------------
