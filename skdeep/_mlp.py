@@ -670,7 +670,7 @@ _ATTRIBUTES_DOC = """
         ``intercepts_[i]`` is the bias vector of layer ``i + 1``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names seen during fit, when ``X`` has string column names.
     n_iter_ : int
         Number of epochs (iterations for lbfgs) run by the last call.
