@@ -18,8 +18,8 @@ import pytest
 import skdeep
 
 DOCS = Path(__file__).parent.parent / "docs"
-#: Public-named helpers the estimators call to turn a parameter into an object.
-INTERNAL = {"resolve"}
+#: Public-named helpers: the estimators' parameter resolvers and command-line entry points.
+INTERNAL = {"resolve", "main"}
 #: Internal subpackages: the compiled kernels behind the engine (docs/engine.md).
 INTERNAL_MODULES = {"kernels"}
 
