@@ -467,6 +467,8 @@ class Runner:
                 return a.equals(b)
             if isinstance(a, (tuple, list)):
                 return len(a) == len(b) and all(same(u, v) for u, v in zip(a, b))
+            if isinstance(a, np.ndarray) and a.dtype == object:  # NaN-aware, element by element
+                return b.dtype == object and a.shape == b.shape and all(map(same, a.ravel(), b.ravel()))
             if isinstance(a, np.ndarray):
                 return a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
             return a == b or (a != a and b != b)
