@@ -829,6 +829,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def _start_partial_fit(self, y, classes):
+        for labels in (y, classes):
+            if labels is not None and not sp.issparse(labels):
+                _check_sortable_labels(np.asarray(labels))
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):

@@ -266,3 +266,11 @@ def test_unsortable_labels_raise_a_clear_error(labels, message):
     y = np.array(labels * 10, dtype=object)
     with pytest.raises(ValueError, match=message):
         MLPClassifier(max_iter=1).fit(X, y)
+
+
+def test_unsortable_labels_in_partial_fit_raise_a_clear_error():
+    y = np.array(["a", 1, "b", 2] * 10, dtype=object)
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        MLPClassifier().partial_fit(X, y, classes=np.unique(y.astype(str)))
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        MLPClassifier().partial_fit(X, y_clf, classes=np.array([0, "a"], dtype=object))
