@@ -476,7 +476,10 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if "coefs_" not in self.__dict__:
             check_is_fitted(self)
         vectors = self._vectors()
-        dtype = vectors[0].dtype if vectors is not None else np.asarray(self.coefs_[0]).dtype
+        if vectors is not None:
+            dtype = vectors[0].dtype
+        else:  # replaced arrays: the guard below names what disagrees
+            dtype = np.asarray(self.coefs_[0]).dtype if len(self.coefs_) else np.dtype(np.float64)
         if not (
             type(X) is np.ndarray
             and X.ndim == 2
