@@ -14,7 +14,6 @@ from sklearn.base import is_classifier
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
 from sklearn.utils import column_or_1d
-from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import _check_sample_weight, _num_features, validate_data
 
 
@@ -22,14 +21,14 @@ class EvalSetWarning(UserWarning):
     """The validation data look untransformed (or very unlike the training data)."""
 
 
-#: A column is "far" when its validation mean lies more than SHIFT training
-#: standard deviations from the training mean, or its validation standard
-#: deviation is more than SCALE times larger or smaller than the training one.
+#: A column is "far" when its validation median lies more than SHIFT training
+#: interquartile ranges from the training median, or its validation
+#: interquartile range is more than SCALE times larger or smaller.
 SHIFT = 3.0
 SCALE = 3.0
-#: Fewest rows of each set for the comparison (a standard deviation of fewer
-#: rows is too noisy: with 2 rows it is below a third of the true one a quarter
-#: of the time).
+#: Fewest rows of each set for the comparison (a spread of fewer rows is too
+#: noisy: the standard deviation of 2 normal rows is below a third of the true
+#: one a quarter of the time).
 MIN_ROWS = 20
 
 
@@ -205,25 +204,30 @@ def split(estimator, network, X, Y, y, sw, random_state):
     return X, Y, sw, Validation(estimator, network, X_val, y_val, Y_val, sw_val)
 
 
+#: Rows (evenly spaced) the comparison reads of each set.
+MAX_ROWS = 1000
+
+
 def _column_statistics(X):
-    if sp.issparse(X):
-        mean, var = mean_variance_axis(X, axis=0)
-        return np.asarray(mean, dtype=np.float64), np.sqrt(np.asarray(var, dtype=np.float64))
-    X = np.asarray(X, dtype=np.float64)
-    return X.mean(axis=0), X.std(axis=0)
+    """Median and interquartile range of each column (robust to heavy tails), of at most MAX_ROWS rows."""
+    X = X[:: -(-X.shape[0] // MAX_ROWS)]
+    X = X.toarray() if sp.issparse(X) else np.asarray(X)
+    q1, median, q3 = np.percentile(X.astype(np.float64), [25, 50, 75], axis=0)
+    return median, q3 - q1
 
 
 def check_like_training(X_train, X_val):
     """Warn (:class:`EvalSetWarning`) when most columns of ``X_val`` are far from the training ones.
 
     What is detectable of an ``eval_set`` that missed a Pipeline's
-    preprocessing: a column is far when its mean lies more than
-    :data:`SHIFT` training standard deviations from the training mean, or its
-    standard deviation is more than :data:`SCALE` times the training one, or
-    (when not constant) less than ``1 / SCALE`` of it. The warning needs at
-    least half of the columns that vary in training to be far, and
-    :data:`MIN_ROWS` rows in each set: a distribution shift in a few columns
-    or a small validation set does not raise it.
+    preprocessing: a column is far when its median lies more than
+    :data:`SHIFT` training interquartile ranges (IQR) from the training
+    median, or its IQR is more than :data:`SCALE` times the training one, or
+    (when not zero) less than ``1 / SCALE`` of it. Medians and IQRs, not
+    means and standard deviations, so that heavy tails do not raise it. The
+    warning needs at least half of the columns whose IQR is positive in
+    training to be far, and :data:`MIN_ROWS` rows in each set: a distribution
+    shift in a few columns or a small validation set does not raise it.
     """
     if X_train.shape[0] < MIN_ROWS or X_val.shape[0] < MIN_ROWS:
         return
@@ -238,7 +242,7 @@ def check_like_training(X_train, X_val):
     if 2 * far.sum() >= len(far):
         warnings.warn(
             f"eval_set's X_val looks untransformed: {far.sum()} of its {len(far)} varying "
-            f"columns have a mean more than {SHIFT:g} training standard deviations from the "
+            f"columns have a median more than {SHIFT:g} training interquartile ranges from the "
             f"training X's, or a spread over {SCALE:g} times larger or smaller. Inside a "
             "Pipeline, eval_set reaches the final step without the preceding steps' "
             "transform: pass X_val and y_val with metadata routing and "
