@@ -364,6 +364,20 @@ def test_check_like_training_avoids_false_alarms():
         check_like_training(np.ones((50, 3)), X[:50, :3])  # nothing varies in training
 
 
+# -- 6. the epoch's mean learning rate -------------------------------------------------------
+
+
+def test_history_records_the_epochs_mean_learning_rate():
+    from skdeep.schedules import ExponentialDecay
+
+    X, _, y, _ = _regression_split()  # 75 rows, batches of 20: 4 updates per epoch
+    est = _regressor(solver="sgd", batch_size=20, max_iter=3, learning_rate=ExponentialDecay(steps=3)).fit(X, y)
+    steps = np.arange(12).reshape(3, 4)  # update t of the fit: 0.01 * 0.1 ** (t / 3)
+    assert_allclose([r["learning_rate"] for r in est.history_], (0.01 * 0.1 ** (steps / 3)).mean(axis=1), rtol=1e-13)
+    constant = _regressor(solver="sgd", batch_size=20, max_iter=2).fit(X, y)
+    assert [r["learning_rate"] for r in constant.history_] == [0.01, 0.01], "exactly the rate when constant"
+
+
 # -- plots ---------------------------------------------------------------------------------
 
 
