@@ -658,6 +658,20 @@ _ATTRIBUTES_DOC = """
 """
 
 
+def _check_sortable_labels(y):
+    """Refuse labels that cannot be sorted into ``classes_`` (e.g. strings mixed with numbers)."""
+    if y.dtype != object:
+        return
+    is_str = [isinstance(label, str) for label in y.ravel()]
+    if any(is_str) and not all(is_str):
+        raise ValueError("Mix of label input types (string and number)")
+    try:
+        np.unique(y)
+    except TypeError as exc:
+        kinds = sorted({type(label).__name__ for label in y.ravel()})
+        raise ValueError(f"Class labels must be sortable; got labels of types {kinds}") from exc
+
+
 class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     """Multilayer perceptron classifier, a drop-in for scikit-learn's.
 
@@ -796,6 +810,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return self._fit(X, y, sample_weight, incremental=True, eval_set=eval_set, classes=classes)
 
     def _start_partial_fit(self, y, classes):
+        for labels in (y, classes):
+            if labels is not None and not sp.issparse(labels):
+                _check_sortable_labels(np.asarray(labels))
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
@@ -879,6 +896,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        _check_sortable_labels(y)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)

@@ -226,6 +226,8 @@ def make_X(rng, spec, n=None):
         "complex": lambda v: v.astype(np.complex128) + 1j,
         "str": lambda v: v.astype(str),
     }[dtype](values)
+    if dtype == "int64":  # the values the model sees: NaN/inf replaced, then cast
+        values = typed.astype(np.float64)
     container = spec["container"]
     sparse_ok = dtype not in ("object", "str", "float16")
     if container == "F":
@@ -461,12 +463,14 @@ class Runner:
 
         def same(a, b):
             if sp.issparse(a):
-                return sp.issparse(b) and a.shape == b.shape and (a != b).nnz == 0 if a.dtype.kind != "f" else \
+                return sp.issparse(b) and a.shape == b.shape and (a != b).nnz == 0 if a.dtype.kind not in "fc" else \
                     np.array_equal(a.toarray(), b.toarray(), equal_nan=True)
             if hasattr(a, "equals"):
                 return a.equals(b)
             if isinstance(a, (tuple, list)):
                 return len(a) == len(b) and all(same(u, v) for u, v in zip(a, b))
+            if isinstance(a, np.ndarray) and a.dtype == object:  # NaN-aware, element by element
+                return b.dtype == object and a.shape == b.shape and all(map(same, a.ravel(), b.ravel()))
             if isinstance(a, np.ndarray):
                 return a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
             return a == b or (a != a and b != b)
@@ -738,7 +742,7 @@ class Runner:
 
             source = self.model if name == "transfer" else PretrainedLayers(self.model)
             hidden = list(np.atleast_1d(self.model.hidden_layer_sizes))
-            params = dict(self.params, hidden_layer_sizes=tuple(hidden[: self.rng.randint(1, len(hidden) + 1)]) + (3,),
+            params = dict(self.params, hidden_layer_sizes=tuple(hidden[: self.rng.randint(0, len(hidden) + 1)]) + (3,),
                           pretrained=source, n_reused_layers=[None, 1, 2, 7][self.rng.randint(4)],
                           n_frozen_layers=int(self.rng.randint(0, 3)), warm_start=False)
             new = self.Estimator(**params)

@@ -224,3 +224,53 @@ def test_blas_threads_only_lowered():
     assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == [
         i["num_threads"] for i in blas
     ]
+
+
+ISSUE_REPRODUCTIONS = """
+import numpy as np
+from skdeep import MLPRegressor
+from skdeep.initializers import VarianceScaling
+X = np.random.rand(5, 1); y = X[:, 0]
+m = MLPRegressor(hidden_layer_sizes=(2_000_000,), max_iter=1).fit(X, y)
+X2 = np.random.rand(5, 2)
+try: m.fit(X2, y, sample_weight=np.ones(4))
+except ValueError: pass
+try: m.predict(X2)
+except ValueError as exc: assert "features" in str(exc), exc
+else: raise AssertionError("predicted on 2 features with a 1-feature model")
+assert np.isfinite(m.predict(X)).all()
+m = MLPRegressor(hidden_layer_sizes=(2_000_000,), max_iter=1).fit(X, y)
+before = m.predict(X)
+try: m.set_params(activation="prelu", kernel_initializer=VarianceScaling(scale=-1.0)).fit(X, y)
+except ValueError: pass
+assert np.array_equal(m.predict(X), before)
+print("survived")
+"""
+
+
+def test_the_issues_segfault_reproductions_in_a_child_process():
+    """Both reproductions of the crash-proofing issue (SIGSEGV before), verbatim, in a child."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", ISSUE_REPRODUCTIONS],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "survived" in done.stdout, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("labels, message", [
+    (["a", 1, "b", 2], "Mix of label input types"),
+    ([None, 1, 2, None], "sortable"),
+])
+def test_unsortable_labels_raise_a_clear_error(labels, message):
+    y = np.array(labels * 10, dtype=object)
+    with pytest.raises(ValueError, match=message):
+        MLPClassifier(max_iter=1).fit(X, y)
+
+
+def test_unsortable_labels_in_partial_fit_raise_a_clear_error():
+    y = np.array(["a", 1, "b", 2] * 10, dtype=object)
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        MLPClassifier().partial_fit(X, y, classes=np.unique(y.astype(str)))
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        MLPClassifier().partial_fit(X, y_clf, classes=np.array([0, "a"], dtype=object))
