@@ -66,7 +66,7 @@ def main(plot_path=None):
     plot.plot_learning_curves(one_cycle, ax=axes[1])
     axes[1].set_title("1cycle: learning curves")
     plot.plot_schedule(one_cycle, ax=axes[2])
-    axes[2].set_title("1cycle: learning rate (first batch of each epoch)")
+    axes[2].set_title("1cycle: learning rate (mean of each epoch)")
     figure.tight_layout()
     if plot_path is None:
         plot_path = os.path.join(tempfile.mkdtemp(prefix="skdeep-"), "lr_finder_one_cycle.png")

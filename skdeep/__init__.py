@@ -2,6 +2,7 @@
 
 from skdeep._mlp import MLPClassifier, MLPRegressor, SelfNormalizationWarning
 from skdeep._transfer import PretrainedLayers
+from skdeep._validation import EvalSetWarning
 from skdeep.autoencoder import StackedAutoencoder
 from skdeep.lr_finder import LRFinderResult, lr_find
 from skdeep.precompile import precompile
@@ -15,6 +16,7 @@ for _public in (MLPClassifier, MLPRegressor, PretrainedLayers):
 del _public
 
 __all__ = [
+    "EvalSetWarning",
     "LRFinderResult",
     "MLPClassifier",
     "MLPRegressor",

@@ -244,7 +244,7 @@ def _to_device(backend, data, targets, parameters):
 def fit_stochastic(
     network, parameters, data, targets, history, *, optimizer, schedule,
     learning_rate_init, alpha, l1, batch_size, max_iter, shuffle, random_state, tol,
-    n_iter_no_change, incremental, validation_score, early_stopping, callbacks,
+    n_iter_no_change, incremental, validation, early_stopping, callbacks,
     verbose, model=None, publish=None, diagnostics=False, first_trainable=0,
 ):
     """Run minibatch epochs until convergence, ``max_iter`` or a stop.
@@ -266,8 +266,9 @@ def fit_stochastic(
     optimizer : skdeep.optimizers.OptimizerState
         Update rule code, slots and step counter, updated in place.
     schedule : skdeep.schedules.Schedule
-    validation_score : callable or None
-        ``validation_score(params) -> float``, evaluated after every epoch.
+    validation : callable or None
+        ``validation(params) -> (score, loss)`` on the validation data
+        (:class:`skdeep._validation.Validation`), evaluated after every epoch.
     early_stopping : bool
         Stop on the validation score (else on the training loss) and restore
         the best weights.
@@ -355,12 +356,13 @@ def fit_stochastic(
             history.loss_curve.append(history.loss)
             position["step"] += n_batches
             position["epoch"] += 1
-            score = None if validation_score is None else validation_score(params)
+            score, validation_loss = (None, None) if validation is None else validation(params)
             record = {
                 "epoch": position["epoch"],
                 "loss": history.loss,
+                "validation_loss": validation_loss,
                 "validation_score": score,
-                "learning_rate": float(lrs[0]),
+                "learning_rate": mean_rate(lrs),
                 "time": time.perf_counter() - start,
             }
             if diagnostics:
@@ -412,6 +414,16 @@ def fit_stochastic(
         for callback in callbacks:
             callback.on_train_end(model)
     return history
+
+
+def mean_rate(rates):
+    """The mean learning rate of an epoch's updates, exactly the rate when it is constant.
+
+    Written as ``r_0 + mean(r - r_0)``: a constant schedule's mean is then its
+    rate bit for bit (a plain mean of equal floats can round off by one unit).
+    """
+    rates = np.asarray(rates, dtype=np.float64)
+    return float(rates[0] + np.mean(rates - rates[0]))
 
 
 def _diagnostics(network, diag):

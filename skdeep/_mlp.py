@@ -5,9 +5,8 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context, is_classifier
-from sklearn.metrics import accuracy_score, r2_score
-from sklearn.model_selection import train_test_split
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.metrics import accuracy_score, get_scorer_names, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -16,7 +15,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from skdeep import _engine, _transfer, optimizers, schedules
+from skdeep import _engine, _transfer, _validation, optimizers, schedules
 from skdeep import activations, initializers
 from skdeep.activations import Activation
 from skdeep.initializers import VarianceScaling
@@ -57,6 +56,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         "nesterovs_momentum": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "scoring": [StrOptions({"loss", *get_scorer_names()}), callable, None],
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
@@ -218,12 +218,12 @@ class BaseMultilayerPerceptron(BaseEstimator):
 
     def _fit_stochastic(self, network, X, Y, y, sw, random_state, incremental, schedule, eval_set):
         self._start_stochastic_state()
-        validation_score = None
+        validation = None
         if eval_set is not None:
-            validation_score = self._eval_set_score(network, eval_set, X.dtype)
+            validation = _validation.from_eval_set(self, network, eval_set, X)
         elif self.early_stopping:
-            X, Y, sw, validation_score = self._validation_split(network, X, Y, y, sw, random_state)
-        if validation_score is not None and self.validation_scores_ is None:
+            X, Y, sw, validation = _validation.split(self, network, X, Y, y, sw, random_state)
+        if validation is not None and self.validation_scores_ is None:
             self.validation_scores_ = []
         n_samples = X.shape[0]
         if self.batch_size == "auto":
@@ -243,7 +243,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
             batch_size=batch_size, max_iter=self.max_iter, shuffle=self.shuffle,
             random_state=random_state, tol=self.tol,
             n_iter_no_change=self.n_iter_no_change, incremental=incremental,
-            validation_score=validation_score, early_stopping=self.early_stopping,
+            validation=validation, early_stopping=self.early_stopping,
             callbacks=list(self.callbacks or []), verbose=self.verbose, model=self,
             publish=self._publish, diagnostics=self.diagnostics,
             first_trainable=_transfer.first_trainable(self),
@@ -266,52 +266,6 @@ class BaseMultilayerPerceptron(BaseEstimator):
         """Assign the fitted attributes of ``history`` (after every epoch and at the end)."""
         for field, name in self._HISTORY.items():
             setattr(self, name, getattr(history, field))
-
-    def _scorer(self, network, X_val, y_val, sw_val):
-        """``params -> score`` on a held-out set, NaN when the output is not finite."""
-
-        def validation_score(params):
-            output = network.predict(params, self._stats, X_val)
-            if output is None or not np.isfinite(output).all():
-                return np.nan
-            return self._score_function(y_val, self._output_to_prediction(output), sample_weight=sw_val)
-
-        return validation_score
-
-    def _eval_set_score(self, network, eval_set, dtype):
-        """Validation scorer for a user-given ``(X_val, y_val[, sample_weight_val])``."""
-        if not isinstance(eval_set, (tuple, list)) or len(eval_set) not in (2, 3):
-            raise ValueError(
-                "eval_set must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight_val)."
-            )
-        X_val = validate_data(self, eval_set[0], accept_sparse=["csr", "csc"], reset=False, dtype=dtype)
-        y_val = np.asarray(eval_set[1])
-        if y_val.ndim == 2 and y_val.shape[1] == 1:
-            y_val = column_or_1d(y_val)
-        if len(y_val) != X_val.shape[0]:
-            raise ValueError(
-                f"eval_set has {X_val.shape[0]} samples in X_val but {len(y_val)} in y_val."
-            )
-        sw_val = None
-        if len(eval_set) == 3 and eval_set[2] is not None:
-            sw_val = _check_sample_weight(eval_set[2], X_val)
-        return self._scorer(network, X_val, y_val, sw_val)
-
-    def _validation_split(self, network, X, Y, y, sw, random_state):
-        """Hold out ``validation_fraction`` of the data, drawn as scikit-learn draws it."""
-        # scikit-learn stratifies on the binarized labels (the same split as on y),
-        # so its error names the classes 'False' and 'True'
-        stratify = Y.astype(bool) if is_classifier(self) and Y.shape[1] == 1 else None
-        X, X_val, Y, _, sw, sw_val, _, y_val = train_test_split(
-            X, Y, sw, y, random_state=random_state, test_size=self.validation_fraction,
-            stratify=stratify,
-        )
-        if X_val.shape[0] < 2:
-            raise ValueError(
-                "The validation set is too small. Increase 'validation_fraction' or the "
-                "size of your dataset."
-            )
-        return X, Y, sw, self._scorer(network, X_val, y_val, sw_val)
 
     def _initialize(self, Y, units, dtype, random_state):
         """Set the fitted attributes and draw the initial weights.
@@ -607,6 +561,13 @@ _COMMON_DOC = """
         data stops improving, and keep the best weights.
     validation_fraction : float, default=0.1
         Fraction of training data held out for early stopping.
+    scoring : str, callable or None, default=None
+        Validation score, for ``validation_scores_`` and early stopping: None
+        is scikit-learn's (accuracy for classifiers, R² for regressors),
+        ``'loss'`` the negative validation loss (the training loss's function
+        on the validation data; so ``early_stopping=True, scoring='loss'``
+        stops on the validation loss, as Keras' default), or any scikit-learn
+        scorer name or callable (:func:`sklearn.metrics.check_scoring`).
     beta_1, beta_2 : float, default=0.9, 0.999
         Adam's decay rates of the first and second moment estimates.
     epsilon : float, default=1e-8
@@ -662,7 +623,8 @@ _ATTRIBUTES_DOC = """
     loss_curve_ : list of float
         Training loss after each epoch (stochastic solvers).
     validation_scores_ : list of float or None
-        Validation score after each epoch with early stopping.
+        Validation score (``scoring``) after each epoch with validation data
+        (early stopping's split, ``eval_set``).
     best_validation_score_ : float or None
         Best validation score with early stopping.
     t_ : int
@@ -685,7 +647,9 @@ _ATTRIBUTES_DOC = """
         Name of the output activation.
     history_ : list of dict
         One record per epoch (stochastic solvers): ``epoch``, ``loss``,
-        ``validation_score``, ``learning_rate``, ``time``.
+        ``validation_loss`` and ``validation_score`` (None without validation
+        data), ``learning_rate`` (the mean over the epoch's minibatches),
+        ``time``.
     zero_weight_fraction_ : float
         Fraction of the weights (``coefs_``) that are exactly zero.
     prelu_alpha_ : list of ndarray
@@ -759,6 +723,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         nesterovs_momentum=True,
         early_stopping=False,
         validation_fraction=0.1,
+        scoring=None,
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-8,
@@ -787,7 +752,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         self._store_parameters(locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, eval_set=None):
+    def fit(self, X, y, sample_weight=None, eval_set=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Fit the model to ``X`` and labels ``y``.
 
         Parameters
@@ -799,18 +764,28 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights, multiplied by ``class_weight``.
         eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), default=None
-            Validation data scored after every epoch (``validation_scores_``);
+            Validation data evaluated after every epoch: its loss and score
+            (``scoring``) go to ``history_``, the score to ``validation_scores_``;
             with ``early_stopping=True`` it replaces the internal split.
+        X_val, y_val, sample_weight_val : default=None
+            The validation data as keyword arguments instead of ``eval_set``
+            (scikit-learn's ``HistGradientBoosting*`` names): metadata routing
+            passes them through a Pipeline, ``transform_input=["X_val"]``
+            applying the preceding steps (docs/workflow.md).
 
         Returns
         -------
         self : MLPClassifier
         """
+        eval_set = _validation.eval_set_of(eval_set, X_val, y_val, sample_weight_val)
         return self._fit(X, y, sample_weight, incremental=False, eval_set=eval_set)
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(
+        self, X, y, sample_weight=None, classes=None, eval_set=None, *, X_val=None, y_val=None,
+        sample_weight_val=None,
+    ):
         """Update the model with one epoch over ``X``, ``y``.
 
         Parameters
@@ -823,13 +798,19 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             Sample weights.
         classes : array of shape (n_classes,), default=None
             All classes; required in the first call.
+        eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), default=None
+            Validation data evaluated after the epoch, recorded in ``history_``
+            and ``validation_scores_``.
+        X_val, y_val, sample_weight_val : default=None
+            The validation data as keyword arguments instead of ``eval_set``.
 
         Returns
         -------
         self : MLPClassifier
         """
         self._validate_params()
-        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+        eval_set = _validation.eval_set_of(eval_set, X_val, y_val, sample_weight_val)
+        return self._fit(X, y, sample_weight, incremental=True, eval_set=eval_set, classes=classes)
 
     def _start_partial_fit(self, y, classes):
         for labels in (y, classes):
@@ -1020,6 +1001,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         nesterovs_momentum=True,
         early_stopping=False,
         validation_fraction=0.1,
+        scoring=None,
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-8,
@@ -1047,7 +1029,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         self._store_parameters(locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, eval_set=None):
+    def fit(self, X, y, sample_weight=None, eval_set=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Fit the model to ``X`` and targets ``y``.
 
         Parameters
@@ -1059,18 +1041,25 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
         eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), default=None
-            Validation data scored after every epoch (``validation_scores_``);
+            Validation data evaluated after every epoch: its loss and score
+            (``scoring``) go to ``history_``, the score to ``validation_scores_``;
             with ``early_stopping=True`` it replaces the internal split.
+        X_val, y_val, sample_weight_val : default=None
+            The validation data as keyword arguments instead of ``eval_set``
+            (scikit-learn's ``HistGradientBoosting*`` names): metadata routing
+            passes them through a Pipeline, ``transform_input=["X_val"]``
+            applying the preceding steps (docs/workflow.md).
 
         Returns
         -------
         self : MLPRegressor
         """
+        eval_set = _validation.eval_set_of(eval_set, X_val, y_val, sample_weight_val)
         return self._fit(X, y, sample_weight, incremental=False, eval_set=eval_set)
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X, y, sample_weight=None, eval_set=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Update the model with one epoch over ``X``, ``y``.
 
         Parameters
@@ -1078,13 +1067,19 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), default=None
+        eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), default=None
+            Validation data evaluated after the epoch, recorded in ``history_``
+            and ``validation_scores_``.
+        X_val, y_val, sample_weight_val : default=None
+            The validation data as keyword arguments instead of ``eval_set``.
 
         Returns
         -------
         self : MLPRegressor
         """
         self._validate_params()
-        return self._fit(X, y, sample_weight, incremental=True)
+        eval_set = _validation.eval_set_of(eval_set, X_val, y_val, sample_weight_val)
+        return self._fit(X, y, sample_weight, incremental=True, eval_set=eval_set)
 
     def predict(self, X):
         """Predict targets.

@@ -6,8 +6,9 @@ engine calls, in Python and only at epoch boundaries:
 
 - ``on_train_begin(estimator)`` when a ``fit``/``partial_fit`` call starts;
 - ``on_epoch_end(estimator, record)`` after every epoch, with the epoch's
-  history record (``epoch``, ``loss``, ``validation_score``,
-  ``learning_rate``, ``time``); returning True stops training;
+  history record (``epoch``, ``loss``, ``validation_loss``,
+  ``validation_score``, ``learning_rate``, ``time``); returning True stops
+  training;
 - ``on_train_end(estimator)`` when the call ends.
 
 During training the fitted arrays (``coefs_``, ``intercepts_``, ``prelu_alpha_``,
@@ -30,6 +31,33 @@ def _network_arrays(estimator):
     return [array for name in (*PARAMETER_PARTS, *STATISTICS_PARTS) for array in getattr(estimator, name)]
 
 
+#: Keras' names of history keys, accepted by ``monitor``.
+ALIASES = {"val_loss": "validation_loss"}
+
+
+def _monitored(record, monitor, owner):
+    """The value of ``monitor`` (or its Keras alias) in ``record``; ValueError if not recorded."""
+    value = record.get(ALIASES.get(monitor, monitor))
+    if value is None:
+        raise ValueError(
+            f"{owner} monitors {monitor!r}, which the history does not record; "
+            f"available: {sorted(k for k, v in record.items() if v is not None)}. The "
+            "validation values need early_stopping=True or an eval_set."
+        )
+    return value
+
+
+def _lower_is_better(monitor, mode):
+    if mode == "auto":
+        return "loss" in monitor
+    return mode == "min"
+
+
+def _check_mode(owner, mode):
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"{owner} mode must be 'auto', 'min' or 'max', got {mode!r}.")
+
+
 class Callback(BaseEstimator):
     """Base class: every hook does nothing."""
 
@@ -47,18 +75,26 @@ class Callback(BaseEstimator):
 class EarlyStopping(Callback):
     """Stop when a monitored value stops improving; optionally restore the best weights.
 
+    ``EarlyStopping(monitor="val_loss", restore_best_weights=True)`` is
+    Keras' recipe: stop when the validation loss stops falling, keep the
+    weights of its best epoch.
+
     Parameters
     ----------
     monitor : str, default='validation_score'
-        Key of the history record: ``'validation_score'`` (higher is better;
-        needs ``early_stopping=True`` or an ``eval_set``) or ``'loss'`` (lower
-        is better), or any other key, where higher is better.
+        Key of the history record: ``'validation_score'`` or
+        ``'validation_loss'`` (alias ``'val_loss'``; both need
+        ``early_stopping=True`` or an ``eval_set``), ``'loss'``, or any other
+        recorded key.
     patience : int, default=10
         Epochs without improvement before stopping.
     min_delta : float, default=0.0
         Smallest change that counts as an improvement.
     restore_best_weights : bool, default=True
         At the end of training, put back the weights of the best epoch.
+    mode : {'auto', 'min', 'max'}, default='auto'
+        Whether lower or higher is better; 'auto' minimizes keys containing
+        ``'loss'`` and maximizes the others. NaN never improves.
 
     Attributes
     ----------
@@ -70,13 +106,18 @@ class EarlyStopping(Callback):
         Epoch at which this callback stopped training.
     """
 
-    def __init__(self, monitor="validation_score", patience=10, min_delta=0.0, restore_best_weights=True):
+    def __init__(
+        self, monitor="validation_score", patience=10, min_delta=0.0, restore_best_weights=True,
+        mode="auto",
+    ):
         self.monitor = monitor
         self.patience = patience
         self.min_delta = min_delta
         self.restore_best_weights = restore_best_weights
+        self.mode = mode
 
     def on_train_begin(self, estimator):
+        _check_mode("EarlyStopping", self.mode)
         self.best_ = None
         self.best_epoch_ = None
         self.stopped_epoch_ = None
@@ -84,14 +125,9 @@ class EarlyStopping(Callback):
         self._best_weights = None
 
     def on_epoch_end(self, estimator, record):
-        value = record.get(self.monitor)
-        if value is None:
-            raise ValueError(
-                f"EarlyStopping monitors {self.monitor!r}, which the history does not "
-                f"record; available: {sorted(k for k, v in record.items() if v is not None)}."
-            )
-        sign = -1.0 if self.monitor == "loss" else 1.0
-        if self.best_ is None or sign * (value - self.best_) > self.min_delta:
+        value = _monitored(record, self.monitor, "EarlyStopping")
+        sign = -1.0 if _lower_is_better(self.monitor, self.mode) else 1.0
+        if not math.isnan(value) and (self.best_ is None or sign * (value - self.best_) > self.min_delta):
             self.best_, self.best_epoch_, self._wait = value, record["epoch"], 0
             if self.restore_best_weights:
                 self._best_weights = [a.copy() for a in _network_arrays(estimator)]
@@ -148,12 +184,6 @@ class CSVLogger(Callback):
         return state
 
 
-def _lower_is_better(monitor, mode):
-    if mode == "auto":
-        return "loss" in monitor
-    return mode == "min"
-
-
 class ModelCheckpoint(Callback):
     """Save the whole estimator during training: the best model, or every N epochs.
 
@@ -173,8 +203,9 @@ class ModelCheckpoint(Callback):
         temporary file is renamed over it).
     monitor : str, default='validation_score'
         History key compared for ``save_best_only``: ``'validation_score'``
-        (needs ``early_stopping=True`` or an ``eval_set``), ``'loss'``, or any
-        other recorded key (e.g. ``'validation_loss'`` where recorded).
+        or ``'validation_loss'`` (alias ``'val_loss'``; both need
+        ``early_stopping=True`` or an ``eval_set``), ``'loss'``, or any other
+        recorded key.
     mode : {'auto', 'min', 'max'}, default='auto'
         Whether lower or higher is better; 'auto' minimizes keys containing
         ``'loss'`` and maximizes the others (as :class:`EarlyStopping`).
@@ -222,8 +253,7 @@ class ModelCheckpoint(Callback):
         self.verbose = verbose
 
     def on_train_begin(self, estimator):
-        if self.mode not in ("auto", "min", "max"):
-            raise ValueError(f"ModelCheckpoint mode must be 'auto', 'min' or 'max', got {self.mode!r}.")
+        _check_mode("ModelCheckpoint", self.mode)
         if self.backend not in ("joblib", "skops"):
             raise ValueError(f"ModelCheckpoint backend must be 'joblib' or 'skops', got {self.backend!r}.")
         if not (isinstance(self.every_n_epochs, int) and self.every_n_epochs >= 1):
@@ -239,12 +269,7 @@ class ModelCheckpoint(Callback):
         if record["epoch"] % self.every_n_epochs:
             return False
         if self.save_best_only:
-            value = record.get(self.monitor)
-            if value is None:
-                raise ValueError(
-                    f"ModelCheckpoint monitors {self.monitor!r}, which the history does not "
-                    f"record; available: {sorted(k for k, v in record.items() if v is not None)}."
-                )
+            value = _monitored(record, self.monitor, "ModelCheckpoint")
             if math.isnan(value):
                 return False
             lower = _lower_is_better(self.monitor, self.mode)

@@ -86,7 +86,7 @@ def plot_learning_curves(model, ax=None):
 def plot_schedule(model, ax=None):
     """Learning rate (and momentum, where recorded) per epoch from ``history_``.
 
-    ``history_['learning_rate']`` is the rate of each epoch's first minibatch
+    ``history_['learning_rate']`` is the mean rate of each epoch's minibatches
     (see docs/workflow.md); per-batch schedules change within an epoch.
 
     Returns

@@ -200,9 +200,10 @@ class ReduceOnPlateau(Schedule):
     ----------
     factor : float, default=0.5
     patience : int, default=5
-    monitor : {'loss', 'validation_score'}, default='loss'
-        Training loss (lower is better) or validation score (higher is better;
-        needs ``early_stopping=True`` or an ``eval_set``).
+    monitor : {'loss', 'validation_loss', 'validation_score'}, default='loss'
+        Training loss, validation loss (lower is better) or validation score
+        (higher is better); the validation values need ``early_stopping=True``
+        or an ``eval_set``.
     min_delta : float, default=1e-4
     min_learning_rate : float, default=0.0
     """
@@ -210,7 +211,7 @@ class ReduceOnPlateau(Schedule):
     _parameter_constraints = {
         "factor": [Interval(Real, 0, 1, closed="neither")],
         "patience": [Interval(Integral, 0, None, closed="left")],
-        "monitor": [StrOptions({"loss", "validation_score"})],
+        "monitor": [StrOptions({"loss", "validation_loss", "validation_score"})],
         "min_delta": [Interval(Real, 0, None, closed="left")],
         "min_learning_rate": [Interval(Real, 0, None, closed="left")],
     }
@@ -235,9 +236,9 @@ class ReduceOnPlateau(Schedule):
         if value is None:
             raise ValueError(
                 f"ReduceOnPlateau monitors {self.monitor!r}, which this fit does not "
-                "compute; use early_stopping=True or eval_set for 'validation_score'."
+                f"compute; use early_stopping=True or eval_set for {self.monitor!r}."
             )
-        sign = 1.0 if self.monitor == "loss" else -1.0
+        sign = 1.0 if self.monitor.endswith("loss") else -1.0
         if state["best"] is None or sign * (state["best"] - value) > self.min_delta:
             state["best"] = value
             state["wait"] = 0

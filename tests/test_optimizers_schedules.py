@@ -388,10 +388,13 @@ def _check_history(est, spy):
     assert len(est.history_) == len(spy) == est.n_iter_
     for e, (record, (lrs, _)) in enumerate(zip(est.history_, spy)):
         assert record["epoch"] == e + 1
-        assert record["learning_rate"] == lrs[0]
+        # the mean rate of the epoch's minibatches; exactly the rate when constant
+        assert record["learning_rate"] == pytest.approx(np.mean(lrs), rel=1e-14)
+        if np.all(lrs == lrs[0]):
+            assert record["learning_rate"] == lrs[0]
         assert record["loss"] == est.loss_curve_[e]
         assert record["time"] >= 0
-        assert record["validation_score"] is None
+        assert record["validation_score"] is None and record["validation_loss"] is None
         assert len(lrs) == N_BATCHES
 
 
@@ -634,10 +637,12 @@ def test_adaptive_divides_by_five_on_plateau(spy):
     assert est.n_iter_ == 8
 
 
-def test_history_records_rates_for_per_epoch_and_per_batch(spy):
+def test_history_records_the_mean_rate_of_each_epoch(spy):
     est = _schedule_fit(ExponentialDecay(steps=3), max_iter=3)
-    assert [r["learning_rate"] for r in est.history_] == [lrs[0] for lrs, _ in spy]
-    assert [r["learning_rate"] for r in est.history_] == pytest.approx(LR0 * 0.1 ** (np.arange(3) * N_BATCHES / 3))
+    assert [r["learning_rate"] for r in est.history_] == pytest.approx([np.mean(lrs) for lrs, _ in spy], rel=1e-14)
+    # step t of the epochs: lr0 * 0.1 ** (t / 3), N_BATCHES steps per epoch
+    steps = np.arange(3 * N_BATCHES).reshape(3, N_BATCHES)
+    assert [r["learning_rate"] for r in est.history_] == pytest.approx((LR0 * 0.1 ** (steps / 3)).mean(axis=1))
     assert est._schedule_state["step"] == 3 * N_BATCHES
     assert est._schedule_state["epoch"] == 3
 
@@ -1070,11 +1075,11 @@ def test_csv_logger(tmp_path):
     est = _classifier(max_iter=4, callbacks=[CSVLogger(path)]).fit(X, y)
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["epoch", "loss", "validation_score", "learning_rate", "time"]
+    assert rows[0] == ["epoch", "loss", "validation_loss", "validation_score", "learning_rate", "time"]
     assert len(rows) == 1 + 4
     assert [int(r[0]) for r in rows[1:]] == [1, 2, 3, 4]
     assert [float(r[1]) for r in rows[1:]] == est.loss_curve_
-    assert [float(r[3]) for r in rows[1:]] == [0.01] * 4
+    assert [float(r[4]) for r in rows[1:]] == [0.01] * 4
     # a new fit overwrites; append=True adds rows without a second header
     est.set_params(max_iter=2).fit(X, y)
     with open(path, newline="") as f:
@@ -1083,7 +1088,7 @@ def test_csv_logger(tmp_path):
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     assert len(rows) == 1 + 4 and rows[0][0] == "epoch"
-    assert rows[-1][0] == "4" and float(rows[-1][2]) == est.validation_scores_[-1]
+    assert rows[-1][0] == "4" and float(rows[-1][3]) == est.validation_scores_[-1]
 
 
 class StopAt(Callback):

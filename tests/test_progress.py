@@ -47,8 +47,9 @@ def test_verbose_shows_a_tqdm_bar_on_a_terminal(monkeypatch, capsys):
     model = _fit(verbose=True, early_stopping=True, n_iter_no_change=50)
     (bar,) = bars
     assert bar.total == 3 and bar.updates == model.n_iter_ == 3 and bar.closed
-    assert set(bar.postfix) == {"loss", "val"}
+    assert set(bar.postfix) == {"loss", "val_loss", "val"}
     assert np.isclose(float(bar.postfix["loss"]), model.loss_, rtol=1e-3)
+    assert np.isclose(float(bar.postfix["val_loss"]), model.history_[-1]["validation_loss"], rtol=1e-3)
     assert capsys.readouterr().out == ""
 
 
