@@ -11,8 +11,10 @@ function's cache locator when it is decorated.
 
 import hashlib
 import os
+import warnings
 
 from numba.core import caching
+from numba.core.errors import NumbaExperimentalFeatureWarning
 
 # Every kernel: cached on disk, releases the GIL, NumPy's semantics for
 # division by zero (no exception checks in the loops).
@@ -21,6 +23,14 @@ JIT = dict(cache=True, nogil=True, error_model="numpy")
 INNER = dict(JIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 # Reductions may reassociate (partial sums per SIMD lane), nothing more.
 REDUCTION = {"reassoc", "nsz", "contract"}
+
+# The registries are tuples of (code, kernel) pairs that ``numba.literal_unroll``
+# walks: typing the tuple unifies the kernels' dispatcher types once, which
+# Numba reports as its experimental first-class function type although every
+# call is resolved to its own kernel. Silenced for this package's sources only.
+warnings.filterwarnings(
+    "ignore", ".*First-class function type", NumbaExperimentalFeatureWarning, r".*skdeep[\\/]kernels[\\/]cpu[\\/]"
+)
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 _CODES = os.path.join(os.path.dirname(_PACKAGE), "codes.py")
