@@ -4,7 +4,8 @@
 (``LeakyReLU(alpha=0.2)``). Objects are estimator-like, so grid searches reach
 ``activation__alpha``. Names use Keras' defaults, e.g. ``"leaky_relu"`` is
 ``LeakyReLU(alpha=0.3)``. The formulas live in
-:func:`skdeep.kernels.cpu._activate` and its backward pass.
+:mod:`skdeep.kernels.cpu.activations`, each value kernel next to its
+backward pass.
 """
 
 from numbers import Real

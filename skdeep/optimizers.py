@@ -6,8 +6,8 @@ rule — never the learning rate, which is the estimator's
 ``learning_rate_init`` shaped by its ``learning_rate`` schedule — and exposes
 ``get_params``/``set_params``, so ``clone`` works and ``GridSearchCV`` can tune
 ``solver__beta_1``. Defaults are Keras 3's. The formulas are in
-:func:`skdeep.kernels.cpu._update`, where one fused loop applies them to every
-parameter.
+:mod:`skdeep.kernels.cpu.optimizers`, where one fused loop per rule applies
+them to every parameter.
 
 String solvers and estimator-level hyperparameters
 --------------------------------------------------

@@ -3,7 +3,8 @@
 The CPU backend canonicalizes every argument (read-only views of the data,
 int64 indices, Python scalars), so writable, read-only, memory-mapped,
 pandas and sparse inputs, fits, ``partial_fit``, L-BFGS, predictions and MC
-dropout all reuse one specialization per dtype. Counted in a fresh process:
+dropout all reuse one specialization per dtype, and so does every helper
+they compile. Counted in a fresh process:
 the test session's other tests call the kernels with their own arguments.
 """
 
@@ -44,6 +45,26 @@ for dtype in (np.float64, np.float32):
     MLPClassifier((6,), activation="elu", batch_norm="before", dropout=0.1, solver="nadam",
                   max_iter=2, random_state=0).fit(X, y).predict(X)
 
+import pkgutil, importlib
+from numba.core.registry import CPUDispatcher
+import skdeep.kernels.cpu as package
+
+def dtype_key(signature):
+    for t in signature:
+        if hasattr(t, "dtype") and str(t.dtype).startswith("float"):
+            return str(t.dtype)
+    return "any"
+
+helpers = {}
+for info in pkgutil.iter_modules(package.__path__):
+    module = importlib.import_module("skdeep.kernels.cpu." + info.name)
+    for name, obj in vars(module).items():
+        if isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == module.__name__:
+            per_dtype = {}
+            for signature in obj.signatures:
+                per_dtype[dtype_key(signature)] = per_dtype.get(dtype_key(signature), 0) + 1
+            helpers[module.__name__ + "." + name] = per_dtype
+
 counts = {}
 for name in ("layout", "train_epoch", "loss_grad", "predict", "predict_mc"):
     dispatcher = getattr(cpu, name)
@@ -54,7 +75,7 @@ for name in ("layout", "train_epoch", "loss_grad", "predict", "predict_mc"):
         key = str(signature[index].dtype) if index is not None else "any"
         per_dtype[key] = per_dtype.get(key, 0) + 1
     counts[name] = per_dtype
-print(json.dumps({"counts": counts, "messages": messages}))
+print(json.dumps({"counts": counts, "helpers": helpers, "messages": messages}))
 """
 
 
@@ -72,6 +93,16 @@ def test_one_specialization_per_entry_point_and_dtype(report, entry_point):
     assert all(n == 1 for n in counts.values()), counts
     if entry_point != "layout":
         assert set(counts) == {"float32", "float64"}
+
+
+def test_helpers_compiled_once_per_dtype(report):
+    """No helper compiles twice for one dtype (literal constants, writable vs read-only arrays).
+
+    Helpers only compile when their entry point does: with a warm cache this
+    checks the entry points alone, with a cold one (a fresh CI run) every helper.
+    """
+    duplicated = {name: counts for name, counts in report["helpers"].items() if any(n > 1 for n in counts.values())}
+    assert not duplicated, duplicated
 
 
 def test_compile_message_at_most_once_per_dtype(report):

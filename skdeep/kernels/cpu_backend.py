@@ -40,7 +40,7 @@ def _read_only(array):
 
 
 class Workspace(NamedTuple):
-    """Work arrays of the CPU kernels, allocated once per fit (see ``kernels.cpu._forward``).
+    """Work arrays of the CPU kernels, allocated once per fit (see ``kernels.cpu.network._forward``).
 
     ``grad`` receives the gradient; ``bufs = (z, a, xhat, mask, slopes, istd,
     sums)`` and ``ibufs = (x, x_in, x_hat, x_mask)`` hold the activations of
