@@ -187,7 +187,13 @@ class CPUBackend(Backend):
 
 
 def _compiled(dispatcher, args):
-    """Whether ``dispatcher`` is compiled for ``args``, in memory or in Numba's on-disk cache."""
+    """Whether ``dispatcher`` is compiled for ``args``, in memory or in Numba's on-disk cache.
+
+    Anything but a Numba dispatcher (a wrapped entry point, e.g. a test's spy)
+    counts as compiled: it has nothing to announce.
+    """
+    if not hasattr(dispatcher, "typeof_pyval"):
+        return True
     signature = tuple(dispatcher.typeof_pyval(a) for a in args)
     if signature in dispatcher.overloads:
         return True
