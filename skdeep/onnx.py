@@ -30,6 +30,7 @@ from skdeep._mlp import MLPClassifier, MLPRegressor
 from skdeep.autoencoder import StackedAutoencoder
 from skdeep.kernels import codes
 
+_IMPORT_ERROR = None
 try:
     import skl2onnx
     from skl2onnx import update_registered_converter
@@ -264,17 +265,10 @@ def _proto(operator):
 
 
 def _classes(scope, model):
-    """Class labels as int64 or UTF-8 bytes, and their ONNX type; raise for float labels."""
+    """Class labels as int64 (numbers: a classifier's float labels are integral) or UTF-8 bytes."""
     classes = np.asarray(get_label_classes(scope, model))
-    if classes.dtype.kind in "iub":
+    if classes.dtype.kind in "iubf":
         return classes.astype(np.int64), onnx_proto.TensorProto.INT64
-    if classes.dtype.kind == "f":
-        if np.all(classes == np.round(classes)):
-            return classes.astype(np.int64), onnx_proto.TensorProto.INT64
-        raise ValueError(
-            f"Cannot export class labels {classes}: ONNX labels are int64 or strings. Encode y "
-            "with sklearn.preprocessing.LabelEncoder before fitting."
-        )
     return np.array([str(c).encode("utf-8") for c in classes]), onnx_proto.TensorProto.STRING
 
 
@@ -298,7 +292,7 @@ def _convert_classifier(scope, operator, container):
     else:
         graph.node("Identity", [output], proba)
     if _multilabel(model):
-        above = graph.node("Binarizer", [output], domain="ai.onnx.ml", threshold=0.5)
+        above = graph.node("Greater", [output, graph.constant(0.5, "threshold")])
         graph.node("Cast", [above], label, to=onnx_proto.TensorProto.INT64)
         return
     index = graph.node("ArgMax", [proba], axis=1, keepdims=0)
