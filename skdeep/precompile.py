@@ -61,7 +61,7 @@ def precompile(dtypes=("float64", "float32"), verbose=True):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for cls, params in _MODELS:
-                model = getattr(skdeep, cls)((4,), random_state=0, **params).fit(X, y)
+                model = getattr(skdeep, cls)(hidden_layer_sizes=(4,), random_state=0, **params).fit(X, y)
                 model.predict(X)
                 if "dropout" in params:
                     model.predict_mc(X, n_samples=2)
