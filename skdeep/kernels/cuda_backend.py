@@ -430,8 +430,16 @@ class CUDABackend(Backend):
         return self._predict(network, parameters, data, int(n_passes), int(seed), mc=True)
 
     def _predict(self, network, parameters, data, n_passes, seed, mc=False):
-        """Output of every row (``mc``: mean and std over MC-dropout passes), in device chunks."""
-        check_network(network)
+        """Output of every row (``mc``: mean and std over MC-dropout passes), in device chunks.
+
+        A network this backend does not train (batch norm) predicts on the CPU.
+        """
+        try:
+            check_network(network)
+        except ValueError:
+            cpu = _backend.get("cpu")
+            args = (network, parameters, data, n_passes, seed) if mc else (network, parameters, data)
+            return cpu.predict_mc(*args) if mc else cpu.predict(*args)
         values = data.values if data.sparse else data.dense
         if not np.isfinite(values).all():
             return None
