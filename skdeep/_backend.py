@@ -49,6 +49,7 @@ STATISTICS_PARTS = ("batch_norm_moving_mean_", "batch_norm_moving_var_")
 #: imported on first use so an unused backend costs nothing.
 BACKENDS = {
     "cpu": "skdeep.kernels.cpu_backend:BACKEND",
+    "cuda": "skdeep.kernels.cuda_backend:BACKEND",
 }
 
 

@@ -15,7 +15,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from skdeep import _engine, _transfer, _validation, optimizers, schedules
+from skdeep import _device, _engine, _transfer, _validation, optimizers, schedules
 from skdeep import activations, initializers
 from skdeep.activations import Activation
 from skdeep.initializers import VarianceScaling
@@ -77,6 +77,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         "clipnorm": [Interval(Real, 0, None, closed="neither"), None],
         "global_clipnorm": [Interval(Real, 0, None, closed="neither"), None],
         "diagnostics": ["boolean"],
+        "device": [StrOptions(set(_device.DEVICES))],
         **_transfer.PARAMETER_CONSTRAINTS,
     }
 
@@ -138,7 +139,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
                     self.__dict__.setdefault(name, [])
             self._check_warm_start(units, architecture)
 
-        network = self._network(units, X.dtype)
+        network = self._network(units, X.dtype, _device.backend(self.device))
         if not first_pass:
             self._check_fitted_arrays(network)
         self._set_arrays(network, *network.pack(self.__dict__))
@@ -354,8 +355,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
             )
         self._architecture = architecture
 
-    def _network(self, units, dtype):
-        return _engine.network(units, dtype, self._architecture)
+    def _network(self, units, dtype, backend="cpu"):
+        return _engine.network(units, dtype, self._architecture, backend)
 
     def _set_arrays(self, network, params, stats):
         """Store the vectors and expose the fitted arrays as views of them."""
@@ -450,7 +451,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
             if sp.issparse(X) and (self._architecture["batch_norm_input"] or self._architecture["dropout"][0] > 0):
                 X = X.toarray()  # input batch norm and input dropout act on dense rows
         units = [self.n_features_in_, *(np.shape(b)[0] for b in self.intercepts_)]
-        network = self._network(units, dtype if dtype in (np.float32, np.float64) else np.float64)
+        backend = _device.predict_backend(getattr(self, "device", "cpu"), X.shape[0])
+        network = self._network(units, dtype if dtype in (np.float32, np.float64) else np.float64, backend)
         if vectors is None:
             self._check_fitted_arrays(network)
             vectors = network.pack(self.__dict__)
@@ -611,6 +613,12 @@ _COMMON_DOC = """
     diagnostics : bool, default=False
         Record each hidden layer's activation mean and std, gradient norm and
         dead-unit fraction (ReLU family) per epoch in ``history_``.
+    device : {'cpu', 'cuda', 'auto'}, default='cpu'
+        Where training runs: the compiled CPU kernels, an NVIDIA GPU (needs
+        ``pip install ".[cuda]"``; an error without a usable GPU) or 'auto'
+        (the GPU when usable, else the CPU). Prediction of large inputs runs on
+        the GPU when it is usable, else on the CPU: the fitted model holds only
+        NumPy arrays. See :doc:`gpu`.
 """
 
 _ATTRIBUTES_DOC = """
@@ -742,6 +750,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         clipnorm=None,
         global_clipnorm=None,
         diagnostics=False,
+        device="cpu",
         l1=0.0,
         callbacks=None,
         class_weight=None,
@@ -1020,6 +1029,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         clipnorm=None,
         global_clipnorm=None,
         diagnostics=False,
+        device="cpu",
         l1=0.0,
         callbacks=None,
         pretrained=None,

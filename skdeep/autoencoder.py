@@ -44,6 +44,7 @@ _STAGE_PARAMETERS = (
     "kernel_initializer",
     "random_state",
     "verbose",
+    "device",
 )
 
 
@@ -118,6 +119,9 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         Seeds every stage's initialization, shuffling and noise.
     verbose : bool, default=False
         Print each stage's progress.
+    device : {'cpu', 'cuda', 'auto'}, default='cpu'
+        Where every stage trains (as in :class:`MLPClassifier`; the CUDA
+        backend needs dense ``X``). ``transform`` runs on the CPU.
 
     Attributes
     ----------
@@ -173,6 +177,7 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         fine_tune=True,
         random_state=None,
         verbose=False,
+        device="cpu",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -189,6 +194,7 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         self.fine_tune = fine_tune
         self.random_state = random_state
         self.verbose = verbose
+        self.device = device
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -268,6 +274,7 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             random_state=random_state,
             verbose=self.verbose,
             pretrained=pretrained,
+            device=self.device,
         )
         stage.fit(X, target[:, 0] if target.shape[1] == 1 else target)
         self.n_iter_ += stage.n_iter_

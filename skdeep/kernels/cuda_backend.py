@@ -1,0 +1,493 @@
+"""The CUDA backend: the :class:`skdeep._backend.Backend` interface on an NVIDIA GPU.
+
+Data, targets, parameters and optimizer slots are copied to the device once
+per fit (:meth:`CUDABackend.to_device`); each epoch is a host loop over its
+minibatches that launches, per batch, a gather of the batch's rows from the
+shuffled order, for each layer the matrix product and one fused kernel, the
+output's loss and delta, the backward products and fused derivatives, and one
+update kernel for every parameter (:mod:`skdeep.kernels.cuda.kernels`). The
+host reads the device once per epoch (its loss sum and batch count). The
+parameters come back to the host after every epoch, so the fitted model holds
+only NumPy arrays.
+
+What the CPU backend supports and this one refuses, with a ``ValueError``
+before any training: batch normalization, sparse training input (prediction
+densifies chunks) and per-layer diagnostics.
+
+Same seed, same model: initialization and batch order are drawn on the host
+as for the CPU, and dropout masks and RReLU slopes use the CPU's
+counter-based generator on the same row keys (:func:`row_hashes`), so the
+two backends differ only by floating-point rounding (summation order of the
+matrix products and reductions).
+"""
+
+import numpy as np
+
+from skdeep import _backend
+from skdeep._backend import Backend, EpochResult
+from skdeep.kernels import codes as C
+from skdeep.kernels.cuda import kernels as K
+from skdeep.kernels.cuda._shim import THREADS, cuda
+from skdeep.kernels.cuda.matmul import Gemm
+
+#: Rows per chunk of prediction on the device.
+PREDICT_CHUNK = 8192
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix(x):
+    """SplitMix64's finalizer on a uint64 array (wrapping arithmetic), as the kernels'."""
+    x = (x ^ (x >> np.uint64(30))) * _MIX_1
+    x = (x ^ (x >> np.uint64(27))) * _MIX_2
+    return x ^ (x >> np.uint64(31))
+
+
+def row_hashes(X, chunk=4096):
+    """Per-row hash of the nonzero values (float64 bit patterns) and their columns.
+
+    The seed-independent part of the CPU's row keys
+    (:func:`skdeep.kernels.cpu._row_keys`): ``key = mix(hash ^ seed)``.
+    """
+    n, d = X.shape
+    out = np.empty(n, dtype=np.uint64)
+    salt = (np.arange(1, d + 1, dtype=np.uint64) * _GOLDEN)[None, :]
+    for start in range(0, n, chunk):
+        rows = np.asarray(X[start : start + chunk], dtype=np.float64)
+        hashed = _mix(rows.view(np.uint64) ^ salt)
+        hashed[rows == 0.0] = 0
+        out[start : start + chunk] = hashed.sum(axis=1, dtype=np.uint64)
+    return out
+
+
+def coefficients(opt, hp, learning_rates, momenta, step, dtype):
+    """Per-batch scalars of update rule ``opt``, rows of ``kernels.N_COEF`` values, and Nadam's products.
+
+    The step-dependent factors :func:`skdeep.kernels.cpu._update`'s rules
+    compute before their loops (bias corrections, Nadam's momentum schedule,
+    FTRL's terms), for batch ``b`` at step ``step + b + 1``. Returns
+    ``(table, products)``; ``products[b]`` is Nadam's running product after
+    batch ``b``.
+    """
+    n_batches = len(learning_rates)
+    table = np.zeros((n_batches, K.N_COEF))
+    products = np.empty(n_batches)
+    product = hp[C.HP_PRODUCT]
+    b2, eps = hp[C.HP_BETA_2], hp[C.HP_EPSILON]
+    for b in range(n_batches):
+        lr, mu, t = float(learning_rates[b]), float(momenta[b]), float(step + b + 1)
+        if opt == C.NADAM:
+            product *= mu * (1.0 - 0.5 * 0.96**t)
+        products[b] = product
+        if opt == C.SGD:
+            nesterov = hp[C.HP_NESTEROV] != 0.0
+            row = (lr, mu, mu if nesterov else 1.0, lr if nesterov else 0.0)
+        elif opt in (C.ADAM, C.ADAMW):
+            lr_t = lr * np.sqrt(1.0 - b2**t) / (1.0 - mu**t)
+            row = (lr_t, lr * hp[C.HP_WEIGHT_DECAY], eps, mu, 1.0 - mu, b2, 1.0 - b2)
+        elif opt == C.ADAGRAD:
+            row = (lr, eps)
+        elif opt == C.RMSPROP:
+            row = (lr, mu, eps, b2, 1.0 - b2, float(hp[C.HP_CENTERED] != 0.0))
+        elif opt == C.NADAM:
+            u_t = mu * (1.0 - 0.5 * 0.96**t)
+            u_next = mu * (1.0 - 0.5 * 0.96 ** (t + 1.0))
+            row = (u_next / (1.0 - product * u_next), (1.0 - u_t) / (1.0 - product),
+                   1.0 / (1.0 - b2**t), lr, eps, 1.0 - mu, 1.0 - b2)
+        elif opt == C.ADAMAX:
+            row = (lr / (1.0 - mu**t), b2, eps, 1.0 - mu)
+        elif opt == C.FTRL:
+            active = lr > 0.0
+            power = -hp[C.HP_LR_POWER]
+            row = (2.0 * hp[C.HP_L2_SHRINKAGE],
+                   2.0 * (hp[C.HP_L2] + hp[C.HP_BETA] / (2.0 * lr)) if active else 0.0,
+                   hp[C.HP_L1], 1.0 / lr if active else 0.0, power, float(active), float(power == 0.5))
+        else:
+            raise ValueError(f"unknown optimizer code {opt}")
+        table[b, : len(row)] = row
+    return table.astype(dtype), products
+
+
+def _constants(network, alpha=0.0, l1=0.0):
+    """The kernels' constants vector ``K`` in the network's dtype."""
+    fopt = network.fopt
+    values = np.zeros(K.N_K)
+    values[K.K_ONE] = 1.0
+    values[K.K_HALF] = 0.5
+    values[K.K_ACT_ALPHA] = fopt[C.FO_ACT_ALPHA]
+    values[K.K_SELU_SCALE] = C.SELU_LAMBDA
+    values[K.K_SELU_ALPHA] = C.SELU_ALPHA
+    values[K.K_INV_SQRT2] = 1.0 / np.sqrt(2.0)
+    values[K.K_GELU_C] = 1.0 / np.sqrt(2.0 * np.pi)
+    values[K.K_RRELU_MEAN] = 0.5 * (fopt[C.FO_RRELU_LOWER] + fopt[C.FO_RRELU_UPPER])
+    values[K.K_CLIPVALUE] = fopt[C.FO_CLIPVALUE]
+    values[K.K_ALPHA] = alpha
+    values[K.K_L1] = l1
+    values[K.K_MAX_NORM] = fopt[C.FO_MAX_NORM]
+    return values.astype(network.dtype)
+
+
+def _dropout_table(network):
+    """Per dropout rate: ``1 / q`` and alpha dropout's ``a``, ``b`` and dropped value (Klambauer et al., 2017)."""
+    table = np.zeros((len(network.dropout), K.N_DROP))
+    saturation = -C.SELU_LAMBDA * C.SELU_ALPHA
+    for d, rate in enumerate(network.dropout):
+        q = 1.0 - rate
+        a = (q * (1.0 + rate * saturation * saturation)) ** -0.5
+        b = -a * saturation * rate
+        table[d] = (1.0 / q, a, b, a * saturation + b)
+    return table.astype(network.dtype).ravel()
+
+
+SUPPORTED_ACTIVATIONS = (
+    C.IDENTITY, C.LOGISTIC, C.TANH, C.RELU, C.LEAKY_RELU, C.RRELU, C.PRELU, C.ELU, C.SELU, C.GELU, C.SWISH,
+)
+SUPPORTED_OUTPUTS = (C.SQUARED_ERROR, C.POISSON, C.BINARY_LOG_LOSS, C.MULTICLASS_LOG_LOSS, C.HIDDEN_ACTIVATION)
+
+
+def check_network(network, sparse=False):
+    """Raise ``ValueError`` for what the CUDA backend refuses (see the module's docstring)."""
+    iopt = network.iopt
+    if iopt[C.IO_BATCH_NORM] != C.BN_NONE or iopt[C.IO_INPUT_BATCH_NORM]:
+        raise ValueError(
+            "device='cuda' does not support batch normalization yet; use device='cpu' "
+            "for batch_norm and batch_norm_input."
+        )
+    if sparse:
+        raise ValueError(
+            "device='cuda' trains on dense input only; densify X (X.toarray()) or use device='cpu'."
+        )
+    if iopt[C.IO_ACTIVATION] not in SUPPORTED_ACTIVATIONS:
+        raise ValueError(f"unknown activation code {iopt[C.IO_ACTIVATION]}")
+    if iopt[C.IO_OUTPUT] not in SUPPORTED_OUTPUTS:
+        raise ValueError(f"unknown output code {iopt[C.IO_OUTPUT]}")
+
+
+class Workspace:
+    """Device buffers for batches of up to ``capacity`` rows, allocated once per fit.
+
+    Per hidden layer ``z`` (pre-activation), ``a`` (output after dropout),
+    ``mask`` and RReLU ``slopes`` (empty when not needed); the output's ``z``;
+    the gathered batch ``x``, its dropped-out copy ``x_in`` and mask; the rows'
+    keys; two delta buffers; per-row losses and weights; the gradient; the
+    epoch ``state`` and batch ``scale``; the constants and dropout table.
+    """
+
+    def __init__(self, network, capacity):
+        dtype, units = network.dtype, [int(u) for u in network.units]
+        n_layers = len(units) - 1
+        act = network.iopt[C.IO_ACTIVATION]
+
+        def empty(size, kind=dtype):
+            return cuda.device_array(max(int(size), 1), dtype=kind)
+
+        self.capacity = capacity
+        self.z = [empty(capacity * units[l + 1]) for l in range(n_layers)]
+        self.a = [empty(capacity * units[l + 1]) for l in range(n_layers - 1)]
+        self.mask = [empty(capacity * units[l + 1] if network.dropout[l + 1] > 0 else 1) for l in range(n_layers - 1)]
+        self.slopes = [empty(capacity * units[l + 1] if act == C.RRELU else 1) for l in range(n_layers - 1)]
+        self.x = empty(capacity * units[0])
+        input_dropout = network.dropout[0] > 0
+        self.x_in = empty(capacity * units[0] if input_dropout else 1)
+        self.x_mask = empty(capacity * units[0] if input_dropout else 1)
+        self.keys = empty(capacity, np.uint64)
+        self.deltas = [empty(capacity * max(units)), empty(capacity * max(units))]
+        self.row_loss = empty(capacity, np.float64)
+        self.row_w = empty(capacity, dtype)
+        self.grad = empty(network.n_params)
+        self.host_grad = np.empty(network.n_params, dtype=dtype)
+        self.state = cuda.to_device(np.zeros(K.N_STATE))
+        self.never_stopped = cuda.to_device(np.zeros(K.N_STATE))
+        self.scale = empty(2)
+        self.constants = cuda.to_device(_constants(network))
+        self.drop_table = cuda.to_device(_dropout_table(network))
+        self.factors = empty(5 * n_layers + 2)
+        self.bounds = cuda.to_device(_tensor_bounds(network))
+        self.everything = cuda.to_device(np.array([0, network.n_params], dtype=np.int64))
+        self.arange = None
+
+
+def _tensor_bounds(network):
+    """``[start, stop]`` of every parameter tensor (clipnorm's unit), flattened."""
+    bounds = []
+    for _, vector, start, shape in network.parts():
+        if vector == 0:
+            bounds += [int(start), int(start) + int(np.prod(shape))]
+    return np.array(bounds, dtype=np.int64)
+
+
+def _is_device(array):
+    return hasattr(array, "copy_to_host")
+
+
+class CUDABackend(Backend):
+    """Numba-CUDA kernels on the GPU, one host loop per epoch (see the module's docstring)."""
+
+    name = "cuda"
+
+    def __init__(self):
+        self.gemm = Gemm()
+
+    def layout(self, units, iopt):
+        return _backend.get("cpu").layout(units, iopt)
+
+    def to_device(self, array):
+        if array.size == 0:
+            return array
+        device = cuda.to_device(np.ascontiguousarray(array))
+        device.host = array  # the row hashes of the training data are computed from it
+        return device
+
+    def copy(self, source, target):
+        if source is target:
+            return
+        if _is_device(target):
+            target.copy_to_device(source)
+        elif _is_device(source):
+            source.copy_to_host(target)
+        else:
+            np.copyto(target, source)
+
+    def workspace(self, network, capacity, sparse):
+        check_network(network, sparse)
+        return Workspace(network, int(capacity))
+
+    # -- training ----------------------------------------------------------------
+
+    def train_epoch(self, network, data, targets, parameters, optimizer, workspace, epoch):
+        if epoch.diagnostics.shape[0]:
+            raise ValueError("device='cuda' does not record diagnostics; use device='cpu' for diagnostics=True.")
+        ws, order = workspace, cuda.to_device(epoch.order)
+        n_samples, batch_size = len(epoch.order), int(epoch.batch_size)
+        table, products = coefficients(
+            optimizer.code, optimizer.hyperparameters, epoch.learning_rates, epoch.momenta,
+            epoch.step, network.dtype,
+        )
+        coef = cuda.to_device(table.ravel())
+        ws.constants.copy_to_device(_constants(network, epoch.alpha, epoch.l1))
+        ws.state.copy_to_device(np.zeros(K.N_STATE))
+        hashes = self._hashes(network, data)
+        first = int(epoch.first_trainable)
+        clipping = any(network.fopt[c] > 0 for c in (C.FO_CLIPVALUE, C.FO_CLIPNORM, C.FO_GLOBAL_CLIPNORM))
+        for b, start in enumerate(range(0, n_samples, batch_size)):
+            n = min(batch_size, n_samples - start)
+            self._loss_grad(network, data, targets, parameters.params, ws, order, start, n,
+                            C.TRAINING, int(epoch.seed), hashes, first, epoch.alpha, epoch.l1, ws.state)
+            final = False
+            if clipping:
+                self._clip(network, parameters.params, ws, first, int(optimizer.code))
+                final = True
+            w_first, b_first, x_first, n_coef, bias_end = self._regions(network, first)
+            K.update[K.blocks(network.n_params), THREADS](
+                parameters.params, ws.grad, optimizer.slots, network.n_params, n_coef, bias_end,
+                w_first, b_first, x_first, int(optimizer.code), coef, b, final, ws.scale, ws.state,
+                ws.constants,
+            )
+            if network.fopt[C.FO_MAX_NORM] > 0:
+                units = network.units
+                for layer in range(first, len(units) - 1):
+                    K.max_norm[K.blocks(units[layer + 1]), THREADS](
+                        parameters.params, int(network.offsets[layer, C.L_W]), int(units[layer]),
+                        int(units[layer + 1]), ws.state, ws.constants,
+                    )
+        state = ws.state.copy_to_host()
+        done = int(state[K.S_N_BATCHES])
+        if optimizer.code == C.NADAM and done:
+            optimizer.hyperparameters[C.HP_PRODUCT] = products[done - 1]
+        return EpochResult(float(state[K.S_LOSS_SUM]), done, int(epoch.step) + done)
+
+    def loss_grad(self, network, data, targets, parameters, workspace, alpha, l1):
+        ws = workspace
+        n = data.n_samples
+        if ws.arange is None:
+            ws.arange = cuda.to_device(np.arange(n, dtype=np.int64))
+        ws.constants.copy_to_device(_constants(network, alpha, l1))
+        ws.state.copy_to_device(np.zeros(K.N_STATE))
+        self._loss_grad(network, data, targets, parameters.params, ws, ws.arange, 0, n, C.TRAINING, 0,
+                        None, 0, alpha, l1, ws.state)
+        _, _, _, n_coef, bias_end = self._regions(network, 0)
+        K.finalize_gradient[K.blocks(network.n_params), THREADS](
+            parameters.params, ws.grad, network.n_params, n_coef, bias_end, 0, 0, bias_end, True, False,
+            ws.scale, ws.never_stopped, ws.constants,
+        )
+        ws.grad.copy_to_host(ws.host_grad)
+        return float(ws.state.copy_to_host()[K.S_LOSS]), ws.host_grad
+
+    @staticmethod
+    def _regions(network, first):
+        offsets, n_layers = network.offsets, len(network.units) - 1
+        x_first = offsets[first if first > 0 else n_layers, C.L_X]
+        return (int(offsets[first, C.L_W]), int(offsets[first, C.L_B]), int(x_first),
+                int(offsets[0, C.L_B]), int(offsets[n_layers, C.L_X]))
+
+    def _hashes(self, network, data):
+        """Device row hashes of the training data when the network draws masks, else ``None``."""
+        random = network.dropout.any() or network.iopt[C.IO_ACTIVATION] == C.RRELU
+        if not random:
+            return None
+        dense = data.dense
+        if getattr(dense, "hashes", None) is None:
+            dense.hashes = cuda.to_device(row_hashes(dense.host))
+        return dense.hashes
+
+    def _forward(self, network, X, params, ws, order, start, n, mode, seed, hashes):
+        """Forward pass of rows ``order[start:start + n]`` of ``X`` to the output layer's ``a W``."""
+        units, offsets, dropout = network.units, network.offsets, network.dropout
+        n_layers = len(units) - 1
+        act = int(network.iopt[C.IO_ACTIVATION])
+        alpha_dropout = bool(network.iopt[C.IO_ALPHA_DROPOUT])
+        with_keys = hashes is not None
+        d = int(units[0])
+        K.gather[K.blocks(n * d), THREADS](
+            X, order, start, n, ws.x, hashes if with_keys else ws.keys, seed, ws.keys, with_keys
+        )
+        source = ws.x
+        if mode != C.INFERENCE and dropout[0] > 0:
+            K.input_dropout[K.blocks(n * d), THREADS](
+                ws.x, ws.x_in, ws.x_mask, ws.keys, ws.constants, ws.drop_table, n, d, float(dropout[0]),
+                alpha_dropout,
+            )
+            source = ws.x_in
+        lower, upper = float(network.fopt[C.FO_RRELU_LOWER]), float(network.fopt[C.FO_RRELU_UPPER])
+        for layer in range(n_layers):
+            fan_in, fan_out = int(units[layer]), int(units[layer + 1])
+            self.gemm(source, 0, params, int(offsets[layer, C.L_W]), ws.z[layer], 0, n, fan_out, fan_in, False, False)
+            if layer == n_layers - 1:
+                break
+            rate = float(dropout[layer + 1]) if mode != C.INFERENCE else 0.0
+            K.hidden_forward[K.blocks(n * fan_out), THREADS](
+                ws.z[layer], ws.a[layer], ws.mask[layer], ws.slopes[layer], params,
+                int(offsets[layer, C.L_B]), int(offsets[layer, C.L_P]), ws.keys, ws.constants, ws.drop_table,
+                n, fan_out, act, int(mode), rate, alpha_dropout, layer, n_layers, lower, upper,
+            )
+            source = ws.a[layer]
+
+    def _loss_grad(self, network, data, targets, params, ws, order, start, n, mode, seed, hashes,
+                   first, alpha, l1, state):
+        """Forward, loss and backward of one batch: the raw gradient of layers ``first`` and above in ``ws.grad``."""
+        units, offsets, dropout = network.units, network.offsets, network.dropout
+        last = len(units) - 2
+        act = int(network.iopt[C.IO_ACTIVATION])
+        self._forward(network, data.dense, params, ws, order, start, n, mode, seed, hashes)
+        k = int(units[-1])
+        delta, spare = ws.deltas
+        K.output_loss_delta[K.blocks(n), THREADS](
+            ws.z[last], params, int(offsets[last, C.L_B]), targets.Y, targets.sample_weight, order, start, n, k,
+            int(network.iopt[C.IO_OUTPUT]), float(network.fopt[C.FO_LOG_EPS]), delta, ws.row_loss, ws.row_w,
+            ws.constants,
+        )
+        K.loss_reduce[1, THREADS](
+            ws.row_loss, ws.row_w, n, params, int(offsets[0, C.L_B]), float(alpha), float(l1), state, ws.scale
+        )
+        for layer in range(last, first - 1, -1):
+            fan_in, fan_out = int(units[layer]), int(units[layer + 1])
+            if layer > 0:
+                below_a = ws.a[layer - 1]
+            else:
+                below_a = ws.x_in if dropout[0] > 0 else ws.x
+            self.gemm(below_a, 0, delta, 0, ws.grad, int(offsets[layer, C.L_W]), fan_in, fan_out, n, True, False)
+            K.column_sums[K.blocks(fan_out), THREADS](delta, n, fan_out, ws.grad, int(offsets[layer, C.L_B]), ws.constants)
+            if layer == first:
+                break
+            self.gemm(delta, 0, params, int(offsets[layer, C.L_W]), spare, 0, n, fan_in, fan_out, False, True)
+            hidden = layer - 1
+            masked = bool(dropout[layer] > 0)
+            if act == C.PRELU:
+                K.prelu_backward[K.blocks(fan_in), THREADS](
+                    spare, ws.z[hidden], ws.mask[hidden], params, int(offsets[hidden, C.L_P]), ws.grad, n, fan_in,
+                    masked, ws.constants,
+                )
+            else:
+                K.activation_backward[K.blocks(n * fan_in), THREADS](
+                    spare, ws.z[hidden], ws.mask[hidden], ws.slopes[hidden], n, fan_in, act, masked, ws.constants
+                )
+            delta, spare = spare, delta
+
+    def _clip(self, network, params, ws, first, opt):
+        """Finalize and clip the gradient (Pascanu et al., 2013; Keras' semantics, as the CPU)."""
+        fopt = network.fopt
+        w_first, b_first, x_first, n_coef, bias_end = self._regions(network, first)
+        K.finalize_gradient[K.blocks(network.n_params), THREADS](
+            params, ws.grad, network.n_params, n_coef, bias_end, w_first, b_first, x_first, opt != C.FTRL,
+            bool(fopt[C.FO_CLIPVALUE] > 0), ws.scale, ws.state, ws.constants,
+        )
+        for clip, bounds in ((fopt[C.FO_CLIPNORM], ws.bounds), (fopt[C.FO_GLOBAL_CLIPNORM], ws.everything)):
+            if clip > 0:
+                n_tensors = bounds.shape[0] // 2
+                K.segment_factors[n_tensors, THREADS](ws.grad, bounds, float(clip), ws.factors, ws.state)
+                K.segment_scale[(K.blocks(min(network.n_params, 64 * THREADS)), n_tensors), THREADS](
+                    ws.grad, bounds, ws.factors, ws.constants
+                )
+
+    # -- inference -----------------------------------------------------------------
+
+    def predict(self, network, parameters, data):
+        return self._predict(network, parameters, data, 1, 0)
+
+    def predict_mc(self, network, parameters, data, n_passes, seed):
+        return self._predict(network, parameters, data, int(n_passes), int(seed), mc=True)
+
+    def _predict(self, network, parameters, data, n_passes, seed, mc=False):
+        """Output of every row (``mc``: mean and std over MC-dropout passes), in device chunks.
+
+        A network this backend does not train (batch norm) predicts on the CPU.
+        """
+        try:
+            check_network(network)
+        except ValueError:
+            cpu = _backend.get("cpu")
+            args = (network, parameters, data, n_passes, seed) if mc else (network, parameters, data)
+            return cpu.predict_mc(*args) if mc else cpu.predict(*args)
+        values = data.values if data.sparse else data.dense
+        if not np.isfinite(values).all():
+            return None
+        n_samples = data.n_samples
+        capacity = max(1, min(n_samples, PREDICT_CHUNK))
+        ws = Workspace(network, capacity)
+        params = cuda.to_device(parameters.params)
+        order = cuda.to_device(np.arange(capacity, dtype=np.int64))
+        units, offsets = network.units, network.offsets
+        last, k = len(units) - 2, int(units[-1])
+        code = int(network.iopt[C.IO_OUTPUT])
+        dtype = network.dtype
+        if mc:
+            total, total_sq = np.zeros((n_samples, k)), np.zeros((n_samples, k))
+        else:
+            out = np.empty((n_samples, k), dtype=dtype)
+        matrix = _csr(data) if data.sparse else data.dense
+        for start in range(0, n_samples, capacity):
+            stop = min(start + capacity, n_samples)
+            rows = matrix[start:stop]
+            rows = np.ascontiguousarray(rows.toarray() if data.sparse else rows, dtype=dtype)
+            X = cuda.to_device(rows)
+            hashes = cuda.to_device(row_hashes(rows)) if mc else None
+            for pass_ in range(n_passes):
+                self._forward(network, X, params, ws, order, 0, stop - start,
+                              C.MC_DROPOUT if mc else C.INFERENCE, seed + 7919 * pass_, hashes)
+                K.output_activate[K.blocks(stop - start), THREADS](
+                    ws.z[last], params, int(offsets[last, C.L_B]), stop - start, k, code,
+                    int(network.iopt[C.IO_ACTIVATION]), ws.constants,
+                )
+                Z = ws.z[last][: (stop - start) * k].copy_to_host().reshape(stop - start, k)
+                if mc:
+                    total[start:stop] += Z
+                    total_sq[start:stop] += Z * Z
+                else:
+                    out[start:stop] = Z
+        if not mc:
+            return out
+        mean = total / n_passes
+        std = np.sqrt(np.maximum(total_sq / n_passes - mean * mean, 0.0))
+        return mean.astype(dtype), std.astype(dtype)
+
+
+def _csr(data):
+    import scipy.sparse as sp
+
+    n = data.indptr.shape[0] - 1
+    return sp.csr_matrix((data.values, data.indices, data.indptr), shape=(n, data.dense.shape[1]))
+
+
+BACKEND = CUDABackend()
