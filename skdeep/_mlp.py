@@ -618,7 +618,7 @@ _COMMON_DOC = """
         ``pip install ".[cuda]"``; an error without a usable GPU) or 'auto'
         (the GPU when usable, else the CPU). Prediction of large inputs runs on
         the GPU when it is usable, else on the CPU: the fitted model holds only
-        NumPy arrays. See :doc:`gpu`.
+        NumPy arrays. See :doc:`/gpu`.
 """
 
 _ATTRIBUTES_DOC = """
