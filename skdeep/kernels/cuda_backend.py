@@ -10,9 +10,14 @@ host reads the device once per epoch (its loss sum and batch count). The
 parameters come back to the host after every epoch, so the fitted model holds
 only NumPy arrays.
 
+Batch normalization (before or after the activation, and on the input) runs
+on the device too (:mod:`skdeep.kernels.cuda.batch_norm`): the moving
+statistics live on the device during a fit and come back with the
+parameters after every epoch.
+
 What the CPU backend supports and this one refuses, with a ``ValueError``
-before any training: batch normalization, sparse training input (prediction
-densifies chunks) and per-layer diagnostics.
+before any training: sparse training input (prediction densifies chunks)
+and per-layer diagnostics.
 
 Same seed, same model: initialization and batch order are drawn on the host
 as for the CPU, and dropout masks and RReLU slopes use the CPU's
@@ -26,6 +31,7 @@ import numpy as np
 from skdeep import _backend
 from skdeep._backend import Backend, EpochResult
 from skdeep.kernels import codes as C
+from skdeep.kernels.cuda import batch_norm as BN
 from skdeep.kernels.cuda import kernels as K
 from skdeep.kernels.cuda._shim import THREADS, cuda
 from skdeep.kernels.cuda.matmul import Gemm
@@ -126,6 +132,9 @@ def _constants(network, alpha=0.0, l1=0.0):
     values[K.K_ALPHA] = alpha
     values[K.K_L1] = l1
     values[K.K_MAX_NORM] = fopt[C.FO_MAX_NORM]
+    values[K.K_BN_EPSILON] = fopt[C.FO_BN_EPSILON]
+    values[K.K_BN_KEEP] = fopt[C.FO_BN_MOMENTUM]
+    values[K.K_BN_NEW] = 1.0 - fopt[C.FO_BN_MOMENTUM]
     return values.astype(network.dtype)
 
 
@@ -150,11 +159,6 @@ SUPPORTED_OUTPUTS = (C.SQUARED_ERROR, C.POISSON, C.BINARY_LOG_LOSS, C.MULTICLASS
 def check_network(network, sparse=False):
     """Raise ``ValueError`` for what the CUDA backend refuses (see the module's docstring)."""
     iopt = network.iopt
-    if iopt[C.IO_BATCH_NORM] != C.BN_NONE or iopt[C.IO_INPUT_BATCH_NORM]:
-        raise ValueError(
-            "device='cuda' does not support batch normalization yet; use device='cpu' "
-            "for batch_norm and batch_norm_input."
-        )
     if sparse:
         raise ValueError(
             "device='cuda' trains on dense input only; densify X (X.toarray()) or use device='cpu'."
@@ -190,13 +194,16 @@ class Workspace:
         self.slopes = [empty(capacity * units[l + 1] if act == C.RRELU else 1) for l in range(n_layers - 1)]
         self.x = empty(capacity * units[0])
         input_dropout = network.dropout[0] > 0
-        self.x_in = empty(capacity * units[0] if input_dropout else 1)
+        input_bn = bool(network.iopt[C.IO_INPUT_BATCH_NORM])
+        self.x_in = empty(capacity * units[0] if input_dropout or input_bn else 1)
         self.x_mask = empty(capacity * units[0] if input_dropout else 1)
+        self._batch_norm_buffers(network, capacity, empty)
         self.keys = empty(capacity, np.uint64)
         self.deltas = [empty(capacity * max(units)), empty(capacity * max(units))]
         self.row_loss = empty(capacity, np.float64)
         self.row_w = empty(capacity, dtype)
-        self.grad = empty(network.n_params)
+        # zeros: the bias gradients of batch norm before the activation are never written
+        self.grad = cuda.to_device(np.zeros(network.n_params, dtype=dtype))
         self.host_grad = np.empty(network.n_params, dtype=dtype)
         self.state = cuda.to_device(np.zeros(K.N_STATE))
         self.never_stopped = cuda.to_device(np.zeros(K.N_STATE))
@@ -207,6 +214,16 @@ class Workspace:
         self.bounds = cuda.to_device(_tensor_bounds(network))
         self.everything = cuda.to_device(np.array([0, network.n_params], dtype=np.int64))
         self.arange = None
+
+    def _batch_norm_buffers(self, network, capacity, empty):
+        """Batch norm's ``xhat`` per hidden layer and of the input, ``istd`` (laid out as the statistics), a centre and sums."""
+        units = [int(u) for u in network.units]
+        hidden_bn = network.iopt[C.IO_BATCH_NORM] != C.BN_NONE
+        self.xhat = [empty(capacity * units[l + 1] if hidden_bn else 1) for l in range(len(units) - 2)]
+        self.x_hat = empty(capacity * units[0] if network.iopt[C.IO_INPUT_BATCH_NORM] else 1)
+        self.istd = empty(network.n_stats)
+        self.bn_center = empty(max(units))
+        self.bn_sums = empty(2 * max(units) + 1)
 
 
 def _tensor_bounds(network):
@@ -274,7 +291,8 @@ class CUDABackend(Backend):
         for b, start in enumerate(range(0, n_samples, batch_size)):
             n = min(batch_size, n_samples - start)
             self._loss_grad(network, data, targets, parameters.params, ws, order, start, n,
-                            C.TRAINING, int(epoch.seed), hashes, first, epoch.alpha, epoch.l1, ws.state)
+                            C.TRAINING, int(epoch.seed), hashes, first, epoch.alpha, epoch.l1, ws.state,
+                            stats=parameters.stats)
             final = False
             if clipping:
                 self._clip(network, parameters.params, ws, first, int(optimizer.code))
@@ -306,7 +324,7 @@ class CUDABackend(Backend):
         ws.constants.copy_to_device(_constants(network, alpha, l1))
         ws.state.copy_to_device(np.zeros(K.N_STATE))
         self._loss_grad(network, data, targets, parameters.params, ws, ws.arange, 0, n, C.TRAINING, 0,
-                        None, 0, alpha, l1, ws.state)
+                        None, 0, alpha, l1, ws.state, stats=parameters.stats)
         _, _, _, n_coef, bias_end = self._regions(network, 0)
         K.finalize_gradient[K.blocks(network.n_params), THREADS](
             parameters.params, ws.grad, network.n_params, n_coef, bias_end, 0, 0, bias_end, True, False,
@@ -332,8 +350,14 @@ class CUDABackend(Backend):
             dense.hashes = cuda.to_device(row_hashes(dense.host))
         return dense.hashes
 
-    def _forward(self, network, X, params, ws, order, start, n, mode, seed, hashes):
-        """Forward pass of rows ``order[start:start + n]`` of ``X`` to the output layer's ``a W``."""
+    def _forward(self, network, X, params, ws, order, start, n, mode, seed, hashes,
+                 stats=None, sw=None, first=0, state=None):
+        """Forward pass of rows ``order[start:start + n]`` of ``X`` to the output layer's ``a W``.
+
+        Batch norm uses the moving statistics ``stats``, and in training the
+        sample weights ``sw`` of the rows; layers below ``first`` normalize
+        in inference mode; ``state``'s stop flag freezes the statistics.
+        """
         units, offsets, dropout = network.units, network.offsets, network.dropout
         n_layers = len(units) - 1
         act = int(network.iopt[C.IO_ACTIVATION])
@@ -344,7 +368,9 @@ class CUDABackend(Backend):
             X, order, start, n, ws.x, hashes if with_keys else ws.keys, seed, ws.keys, with_keys
         )
         source = ws.x
-        if mode != C.INFERENCE and dropout[0] > 0:
+        if network.iopt[C.IO_INPUT_BATCH_NORM]:
+            source = self._input_batch_norm(network, params, ws, order, start, n, mode, stats, sw, first, state)
+        elif mode != C.INFERENCE and dropout[0] > 0:
             K.input_dropout[K.blocks(n * d), THREADS](
                 ws.x, ws.x_in, ws.x_mask, ws.keys, ws.constants, ws.drop_table, n, d, float(dropout[0]),
                 alpha_dropout,
@@ -357,6 +383,11 @@ class CUDABackend(Backend):
             if layer == n_layers - 1:
                 break
             rate = float(dropout[layer + 1]) if mode != C.INFERENCE else 0.0
+            if network.iopt[C.IO_BATCH_NORM] != C.BN_NONE:
+                self._hidden_batch_norm(network, layer, params, ws, order, start, n, mode, rate, stats, sw,
+                                        first, state)
+                source = ws.a[layer]
+                continue
             K.hidden_forward[K.blocks(n * fan_out), THREADS](
                 ws.z[layer], ws.a[layer], ws.mask[layer], ws.slopes[layer], params,
                 int(offsets[layer, C.L_B]), int(offsets[layer, C.L_P]), ws.keys, ws.constants, ws.drop_table,
@@ -365,12 +396,16 @@ class CUDABackend(Backend):
             source = ws.a[layer]
 
     def _loss_grad(self, network, data, targets, params, ws, order, start, n, mode, seed, hashes,
-                   first, alpha, l1, state):
+                   first, alpha, l1, state, stats=None):
         """Forward, loss and backward of one batch: the raw gradient of layers ``first`` and above in ``ws.grad``."""
         units, offsets, dropout = network.units, network.offsets, network.dropout
         last = len(units) - 2
         act = int(network.iopt[C.IO_ACTIVATION])
-        self._forward(network, data.dense, params, ws, order, start, n, mode, seed, hashes)
+        bn = network.iopt[C.IO_BATCH_NORM]
+        input_bn = bool(network.iopt[C.IO_INPUT_BATCH_NORM])
+        sw = targets.sample_weight
+        self._forward(network, data.dense, params, ws, order, start, n, mode, seed, hashes,
+                      stats=stats, sw=sw, first=first, state=state)
         k = int(units[-1])
         delta, spare = ws.deltas
         K.output_loss_delta[K.blocks(n), THREADS](
@@ -386,14 +421,24 @@ class CUDABackend(Backend):
             if layer > 0:
                 below_a = ws.a[layer - 1]
             else:
-                below_a = ws.x_in if dropout[0] > 0 else ws.x
+                below_a = ws.x_in if dropout[0] > 0 or input_bn else ws.x
             self.gemm(below_a, 0, delta, 0, ws.grad, int(offsets[layer, C.L_W]), fan_in, fan_out, n, True, False)
-            K.column_sums[K.blocks(fan_out), THREADS](delta, n, fan_out, ws.grad, int(offsets[layer, C.L_B]), ws.constants)
-            if layer == first:
+            if layer == last or bn != C.BN_BEFORE:  # else the bias is unused: its gradient stays 0
+                K.column_sums[K.blocks(fan_out), THREADS](delta, n, fan_out, ws.grad, int(offsets[layer, C.L_B]), ws.constants)
+            if layer == first and not (layer == 0 and input_bn):
                 break
             self.gemm(delta, 0, params, int(offsets[layer, C.L_W]), spare, 0, n, fan_in, fan_out, False, True)
+            if layer == 0:
+                n_layers = len(units) - 1
+                self._batch_norm_backward(spare, ws.x_mask, ws.x_hat, fan_in, bool(dropout[0] > 0), n_layers,
+                                          network, params, ws, sw, order, start, n)
+                break
             hidden = layer - 1
             masked = bool(dropout[layer] > 0)
+            if bn == C.BN_AFTER:  # dropout, batch norm, then the activation, backwards
+                self._batch_norm_backward(spare, ws.mask[hidden], ws.xhat[hidden], fan_in, masked, hidden,
+                                          network, params, ws, sw, order, start, n)
+                masked = False
             if act == C.PRELU:
                 K.prelu_backward[K.blocks(fan_in), THREADS](
                     spare, ws.z[hidden], ws.mask[hidden], params, int(offsets[hidden, C.L_P]), ws.grad, n, fan_in,
@@ -403,7 +448,76 @@ class CUDABackend(Backend):
                 K.activation_backward[K.blocks(n * fan_in), THREADS](
                     spare, ws.z[hidden], ws.mask[hidden], ws.slopes[hidden], n, fan_in, act, masked, ws.constants
                 )
+            if bn == C.BN_BEFORE:
+                self._batch_norm_backward(spare, ws.mask[hidden], ws.xhat[hidden], fan_in, False, hidden,
+                                          network, params, ws, sw, order, start, n)
             delta, spare = spare, delta
+
+    # -- batch normalization ------------------------------------------------------
+
+    def _input_batch_norm(self, network, params, ws, order, start, n, mode, stats, sw, first, state):
+        """Batch norm of the gathered input, then input dropout: ``ws.x`` -> ``ws.x_in`` (returned).
+
+        Training mode only when no layer is frozen, as on the CPU.
+        """
+        d, n_layers = int(network.units[0]), len(network.units) - 1
+        g, s = int(network.offsets[n_layers, C.L_G]), int(network.offsets[n_layers, C.L_S])
+        BN.batch_norm_statistics[K.blocks(d), THREADS](
+            ws.x, n, d, sw, order, start, stats, s, ws.istd, ws.bn_center, mode == C.TRAINING and first == 0,
+            state, ws.constants,
+        )
+        rate = float(network.dropout[0]) if mode != C.INFERENCE else 0.0
+        BN.batch_norm_forward[K.blocks(n * d), THREADS](
+            ws.x, ws.x_hat, ws.x_in, ws.x_in, ws.x_mask, ws.x_mask, ws.bn_center, ws.istd, s, params, g, -1,
+            ws.keys, ws.constants, ws.drop_table, n, d, C.IDENTITY, int(mode), rate,
+            bool(network.iopt[C.IO_ALPHA_DROPOUT]), 0, 0, 0.0, 0.0,
+        )
+        return ws.x_in
+
+    def _hidden_batch_norm(self, network, layer, params, ws, order, start, n, mode, rate, stats, sw, first, state):
+        """Hidden layer ``layer`` after its product, with batch norm before or after the activation.
+
+        Before: ``a = dropout(act(BN(z)))`` (no bias), ``ws.z`` holds ``BN(z)``;
+        after: ``a = dropout(BN(act(z + b)))``. Inference mode below ``first``.
+        """
+        units, offsets = network.units, network.offsets
+        n_layers, k = len(units) - 1, int(units[layer + 1])
+        g, s, p = (int(offsets[layer, c]) for c in (C.L_G, C.L_S, C.L_P))
+        act = int(network.iopt[C.IO_ACTIVATION])
+        alpha_dropout = bool(network.iopt[C.IO_ALPHA_DROPOUT])
+        lower, upper = float(network.fopt[C.FO_RRELU_LOWER]), float(network.fopt[C.FO_RRELU_UPPER])
+        z, a, mask, slopes = ws.z[layer], ws.a[layer], ws.mask[layer], ws.slopes[layer]
+        training = mode == C.TRAINING and layer >= first
+        if network.iopt[C.IO_BATCH_NORM] == C.BN_AFTER:
+            K.hidden_forward[K.blocks(n * k), THREADS](
+                z, a, mask, slopes, params, int(offsets[layer, C.L_B]), p, ws.keys, ws.constants, ws.drop_table,
+                n, k, act, int(mode), 0.0, alpha_dropout, layer, n_layers, lower, upper,
+            )
+            source, normalized, act = a, a, C.IDENTITY
+        else:
+            source, normalized = z, z
+        BN.batch_norm_statistics[K.blocks(k), THREADS](
+            source, n, k, sw, order, start, stats, s, ws.istd, ws.bn_center, training, state, ws.constants
+        )
+        BN.batch_norm_forward[K.blocks(n * k), THREADS](
+            source, ws.xhat[layer], normalized, a, mask, slopes, ws.bn_center, ws.istd, s, params, g, p,
+            ws.keys, ws.constants, ws.drop_table, n, k, act, int(mode), rate, alpha_dropout, layer + 1,
+            2 * n_layers + layer, lower, upper,
+        )
+
+    def _batch_norm_backward(self, D, M, H, k, masked, layer, network, params, ws, sw, order, start, n):
+        """``D`` (times ``M`` when ``masked``) back through layer ``layer``'s training-mode batch norm, in place.
+
+        ``layer`` is the offsets' row: a hidden layer, or ``n_layers`` for the
+        input; gamma's and beta's gradients go to ``ws.grad``.
+        """
+        g, s = int(network.offsets[layer, C.L_G]), int(network.offsets[layer, C.L_S])
+        BN.batch_norm_backward_sums[K.blocks(k), THREADS](
+            D, M, H, n, k, masked, sw, order, start, ws.grad, g, ws.bn_sums, ws.constants
+        )
+        BN.batch_norm_backward[K.blocks(n * k), THREADS](
+            D, M, H, n, k, masked, sw, order, start, params, g, ws.istd, s, ws.bn_sums
+        )
 
     def _clip(self, network, params, ws, first, opt):
         """Finalize and clip the gradient (Pascanu et al., 2013; Keras' semantics, as the CPU)."""
@@ -432,14 +546,9 @@ class CUDABackend(Backend):
     def _predict(self, network, parameters, data, n_passes, seed, mc=False):
         """Output of every row (``mc``: mean and std over MC-dropout passes), in device chunks.
 
-        A network this backend does not train (batch norm) predicts on the CPU.
+        Batch norm normalizes with the moving statistics (also in MC dropout).
         """
-        try:
-            check_network(network)
-        except ValueError:
-            cpu = _backend.get("cpu")
-            args = (network, parameters, data, n_passes, seed) if mc else (network, parameters, data)
-            return cpu.predict_mc(*args) if mc else cpu.predict(*args)
+        check_network(network)
         values = data.values if data.sparse else data.dense
         if not np.isfinite(values).all():
             return None
@@ -447,6 +556,7 @@ class CUDABackend(Backend):
         capacity = max(1, min(n_samples, PREDICT_CHUNK))
         ws = Workspace(network, capacity)
         params = cuda.to_device(parameters.params)
+        stats = cuda.to_device(parameters.stats) if parameters.stats.size else parameters.stats
         order = cuda.to_device(np.arange(capacity, dtype=np.int64))
         units, offsets = network.units, network.offsets
         last, k = len(units) - 2, int(units[-1])
@@ -465,7 +575,8 @@ class CUDABackend(Backend):
             hashes = cuda.to_device(row_hashes(rows)) if mc else None
             for pass_ in range(n_passes):
                 self._forward(network, X, params, ws, order, 0, stop - start,
-                              C.MC_DROPOUT if mc else C.INFERENCE, seed + 7919 * pass_, hashes)
+                              C.MC_DROPOUT if mc else C.INFERENCE, seed + 7919 * pass_, hashes,
+                              stats=stats, sw=ws.row_w, state=ws.never_stopped)
                 K.output_activate[K.blocks(stop - start), THREADS](
                     ws.z[last], params, int(offsets[last, C.L_B]), stop - start, k, code,
                     int(network.iopt[C.IO_ACTIVATION]), ws.constants,

@@ -8,7 +8,7 @@ gradient + optimizer update), and works on flat buffers with offsets, so no
 view is created per batch.
 
 Every arithmetic constant that must follow the model's dtype comes from the
-vector ``K`` (:data:`K_ZERO` ... :data:`K_MAX_NORM`), typed like the
+vector ``K`` (:data:`K_ZERO` ... :data:`K_BN_NEW`), typed like the
 parameters, so float32 models compute in float32 on the device. Losses,
 penalties and the norms of gradient clipping are summed in float64, as on
 the CPU.
@@ -46,7 +46,10 @@ K_CLIPVALUE = 9
 K_ALPHA = 10  # L2 penalty
 K_L1 = 11
 K_MAX_NORM = 12
-N_K = 13
+K_BN_EPSILON = 13
+K_BN_KEEP = 14  # batch norm's momentum
+K_BN_NEW = 15  # 1 - momentum
+N_K = 16
 
 # -- state vector (float64) --------------------------------------------------------
 
@@ -178,27 +181,21 @@ def gather(X, order, start, n, Xb, hashes, seed, keys, with_keys):
 # -- forward ----------------------------------------------------------------------
 
 
-@cuda.jit
-def hidden_forward(Z, A, M, S, params, b_off, p_off, keys, K, drop_table, n, k, act, mode,
-                   rate, alpha_dropout, layer, n_layers, lower, upper):
-    """``Z <- Z + b``; ``A = dropout(act(Z))``, its mask to ``M`` and RReLU slopes to ``S``.
+@cuda.jit(device=True)
+def activate_drop(z, i, r, j, M, S, params, p_off, keys, K, drop_table, act, mode, rate, alpha_dropout,
+                  d, rrelu_salt, lower, upper):
+    """``dropout(act(z))`` of element ``i`` (row ``r``, unit ``j``): its mask to ``M``, RReLU slope to ``S``.
 
-    ``mode`` is a ``codes`` forward mode; dropout runs outside inference when
-    ``rate > 0``, RReLU draws slopes in training and uses their mean otherwise.
+    ``mode`` is a ``codes`` forward mode; dropout (rate and table row ``d``,
+    layer salt ``d``) runs outside inference when ``rate > 0``; RReLU draws
+    slopes (salt ``rrelu_salt``) in training and uses their mean otherwise.
     """
-    i = cuda.grid(1)
-    if i >= n * k:
-        return
-    r = i // k
-    j = i - r * k
-    z = Z[i] + params[b_off + j]
-    Z[i] = z
     s = K[K_ZERO]
     if act == C.LEAKY_RELU:
         s = K[K_ACT_ALPHA]
     elif act == C.RRELU:
         if mode == C.TRAINING:
-            S[i] = lower + (upper - lower) * uniform(keys[r], 2 * n_layers + layer, j)
+            S[i] = lower + (upper - lower) * uniform(keys[r], rrelu_salt, j)
             s = S[i]
         else:
             s = K[K_RRELU_MEAN]
@@ -206,9 +203,24 @@ def hidden_forward(Z, A, M, S, params, b_off, p_off, keys, K, drop_table, n, k, 
         s = params[p_off + j]
     a = activate(z, act, s, K)
     if mode != C.INFERENCE and rate > 0.0:
-        a, m = drop(a, uniform(keys[r], layer + 1, j), rate, alpha_dropout, drop_table, layer + 1, K)
+        a, m = drop(a, uniform(keys[r], d, j), rate, alpha_dropout, drop_table, d, K)
         M[i] = m
-    A[i] = a
+    return a
+
+
+@cuda.jit
+def hidden_forward(Z, A, M, S, params, b_off, p_off, keys, K, drop_table, n, k, act, mode,
+                   rate, alpha_dropout, layer, n_layers, lower, upper):
+    """``Z <- Z + b``; ``A = dropout(act(Z))`` (:func:`activate_drop`), its mask to ``M``, RReLU slopes to ``S``."""
+    i = cuda.grid(1)
+    if i >= n * k:
+        return
+    r = i // k
+    j = i - r * k
+    z = Z[i] + params[b_off + j]
+    Z[i] = z
+    A[i] = activate_drop(z, i, r, j, M, S, params, p_off, keys, K, drop_table, act, mode, rate, alpha_dropout,
+                         layer + 1, 2 * n_layers + layer, lower, upper)
 
 
 @cuda.jit
