@@ -35,18 +35,17 @@ CONFIGS = [
     ("MLPRegressor", dict(activation="tanh", solver="rmsprop", max_norm=0.5), "float64"),
     ("MLPRegressor", dict(solver="lbfgs"), "float64"),
     ("MLPClassifier", dict(activation="relu", solver="adam"), "float32"),
-    ("MLPClassifier", dict(batch_norm="before", hidden_layer_sizes=(4, 3), activation="prelu", solver="adam"),
-     "float64", dict(sample_weight=W)),
-    ("MLPClassifier", dict(batch_norm="after", activation="tanh", dropout=0.3, solver="sgd"), "float64"),
-    ("MLPClassifier", dict(batch_norm_input=True, input_dropout=0.2, activation="elu", solver="rmsprop"),
-     "float64", dict(sample_weight=W)),
-    ("MLPClassifier", dict(batch_norm="after", batch_norm_input=True, hidden_layer_sizes=(4, 3), n_frozen_layers=1,
-                           activation="rrelu", solver="sgd"), "float32"),
-    ("MLPRegressor", dict(batch_norm="before", batch_norm_input=True, solver="lbfgs"), "float64"),
+    ("MLPClassifier", dict(batch_norm="before", hidden_layer_sizes=(4, 3), activation="prelu", solver="adam",
+                           max_iter=1), "float64", dict(sample_weight=W)),
+    ("MLPClassifier", dict(batch_norm="after", batch_norm_input=True, dropout=0.3, input_dropout=0.2,
+                           activation="tanh", solver="sgd"), "float64", dict(sample_weight=W)),
+    ("MLPClassifier", dict(batch_norm="before", batch_norm_input=True, hidden_layer_sizes=(4, 3), n_frozen_layers=1,
+                           activation="rrelu", solver="sgd", max_iter=1), "float32"),
+    ("MLPRegressor", dict(batch_norm="after", batch_norm_input=True, solver="lbfgs", max_iter=1), "float64"),
 ]
 
 #: Indices of CONFIGS whose models also predict on the (simulated) device in the child.
-DEVICE_PREDICT = [7, 8, 10]
+DEVICE_PREDICT = [7, 9]
 BATCH_NORM_PARTS = ("batch_norm_gamma_", "batch_norm_beta_", "batch_norm_moving_mean_", "batch_norm_moving_var_")
 
 CHILD = r"""
@@ -120,8 +119,10 @@ def test_cuda_predictions_match_the_cpu_backend(cuda_models, index):
     else:
         want = (model.predict_proba(Xd), *model.predict_proba_mc(Xd, n_samples=3, random_state=0))
     tol = dict(rtol=1e-4, atol=1e-6) if dtype == "float32" else dict(rtol=1e-9, atol=1e-12)
-    for got, expected in zip(predictions[index], want, strict=True):
+    for got, expected in zip(predictions[index][:2], want[:2], strict=True):
         assert_allclose(got, expected, **tol)
+    if len(want) == 3:  # the MC std, sqrt(E[p^2] - E[p]^2): rounding of the difference shows at its square root
+        assert_allclose(predictions[index][2], want[2], atol=np.sqrt(tol["atol"]))
 
 
 def test_cuda_without_a_gpu_names_the_install_command():
