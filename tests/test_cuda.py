@@ -6,8 +6,10 @@ on the CPU and compares. The simulator runs one Python thread per CUDA thread:
 correct but slow, hence tiny networks. No GPU is needed or used.
 """
 
+import ctypes
 import os
 import pickle
+import re
 import subprocess
 import sys
 import warnings
@@ -34,20 +36,37 @@ CONFIGS = [
     ("MLPRegressor", dict(activation="tanh", solver="rmsprop", max_norm=0.5), "float64"),
     ("MLPRegressor", dict(solver="lbfgs"), "float64"),
     ("MLPClassifier", dict(activation="relu", solver="adam"), "float32"),
+    ("MLPClassifier", dict(activation="prelu", input_dropout=0.2, dropout=0.1, solver="adamw"), "float32"),
 ]
 
 CHILD = r"""
 import pickle, sys, warnings
 import numpy as np
 warnings.simplefilter("ignore")
+sys.path.insert(0, sys.argv[2])
+import cuda_launches
 import skdeep
+from skdeep import _device
+from skdeep.kernels import cuda_backend
+launches = set()
+cuda_launches.record(launches)
 configs, X, y, y_reg, base = pickle.load(open(sys.argv[1], "rb"))
-models = []
+models, outputs = [], []
 for name, params, dtype in configs:
     target = y_reg if name == "MLPRegressor" else y
     model = getattr(skdeep, name)(device="cuda", **base, **params).fit(X.astype(dtype), target)
     models.append(model)
-pickle.dump(models, open(sys.argv[1], "wb"))
+# predict on the (simulated) device, in chunks of 4 rows
+_device.PREDICT_MIN_ROWS, cuda_backend.PREDICT_CHUNK = 1, 4
+for model in models:
+    Xd = X.astype(model.coefs_[0].dtype)
+    out = {"predict": model.predict(Xd)}
+    if hasattr(model, "predict_proba"):
+        out["predict_proba"] = model.predict_proba(Xd)
+    if np.any(model.dropout) and hasattr(model, "predict_proba_mc"):
+        out["predict_proba_mc"] = model.predict_proba_mc(Xd, n_samples=3, random_state=0)
+    outputs.append(out)
+pickle.dump((models, outputs, launches), open(sys.argv[1], "wb"))
 """
 
 
@@ -57,18 +76,19 @@ def cuda_models(tmp_path_factory):
     with open(path, "wb") as f:
         pickle.dump((CONFIGS, X, y, y_reg, BASE), f)
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", SKDEEP_CUDA_SIMULATOR="1")
-    done = subprocess.run([sys.executable, "-c", CHILD, str(path)], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", CHILD, str(path), os.path.dirname(__file__)], env=env,
+                          capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     with open(path, "rb") as f:
-        return pickle.load(f)
+        return pickle.load(f)  # (models, device outputs, kernel launches)
 
 
 @pytest.mark.parametrize("index", range(len(CONFIGS)),
                          ids=[f"{c[0]}-{c[2]}-{'-'.join(map(str, c[1].values()))}" for c in CONFIGS])
 def test_cuda_fit_matches_the_cpu_backend(cuda_models, index):
     name, params, dtype = CONFIGS[index]
-    gpu = cuda_models[index]
+    gpu = cuda_models[0][index]
     target = y_reg if name == "MLPRegressor" else y
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -79,7 +99,93 @@ def test_cuda_fit_matches_the_cpu_backend(cuda_models, index):
         assert type(got) is np.ndarray and got.dtype == np.dtype(dtype)
         assert_allclose(got, want, **tol)
     # trained on the (simulated) GPU, unpickled and predicting here on the CPU
-    assert_allclose(gpu.predict(X.astype(dtype)), cpu.predict(X.astype(dtype)), **tol)
+    Xd = X.astype(dtype)
+    assert_allclose(gpu.predict(Xd), cpu.predict(Xd), **tol)
+    # predicted on the device, in chunks
+    device = cuda_models[1][index]
+    assert_allclose(device["predict"], cpu.predict(Xd), **tol)
+    if "predict_proba" in device:
+        assert_allclose(device["predict_proba"], cpu.predict_proba(Xd), **tol)
+    if "predict_proba_mc" in device:
+        for got, want in zip(device["predict_proba_mc"], cpu.predict_proba_mc(Xd, n_samples=3, random_state=0)):
+            assert_allclose(got, want, **tol)
+
+
+def test_cuda_trained_model_continues_on_the_cpu(cuda_models):
+    gpu = pickle.loads(pickle.dumps(cuda_models[0][0]))
+    name, params, dtype = CONFIGS[0]
+    cpu = MLPClassifier(device="cpu", **BASE, **params).fit(X, y)
+    for model in (gpu, cpu):
+        model.set_params(device="cpu", warm_start=True).fit(X, y)
+        model.partial_fit(X, y)
+    for got, want in zip(gpu.coefs_ + gpu.intercepts_, cpu.coefs_ + cpu.intercepts_):
+        assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_cuda_trained_model_round_trips_through_skops(cuda_models):
+    sio = pytest.importorskip("skops.io")
+    from skdeep.persistence import trusted_types
+
+    for model in cuda_models[0]:
+        loaded = sio.loads(sio.dumps(model), trusted=trusted_types(model))
+        assert loaded.device == "cuda"
+        assert_allclose(loaded.predict(X.astype(loaded.coefs_[0].dtype)), model.predict(X.astype(model.coefs_[0].dtype)))
+
+
+def _ptx_compiler():
+    """``numba.cuda.compile_ptx``, or a reason to skip: NVRTC and NVVM must be installed (no GPU needed)."""
+    from numba import cuda, float64
+
+    def probe(a):
+        a[0] = 1.0
+
+    try:
+        cuda.compile_ptx(probe, (float64[:],), cc=PTX_CC)
+    except Exception as error:  # the compiler libraries are missing: cuda.pathfinder's or NVVM's error
+        pytest.skip(f"NVIDIA's compiler libraries are not installed: {error}")
+    return cuda.compile_ptx
+
+
+#: Compute capability the PTX is generated for (Hopper, as the H100/H200).
+PTX_CC = (9, 0)
+
+#: Kernels whose float32 versions compute in float64 on purpose, and why.
+FLOAT64_BY_DESIGN = {
+    "kernels.hidden_forward": "dropout and RReLU draws are float64, as the CPU's, so masks match bit for bit",
+    "kernels.input_dropout": "dropout draws are float64, as the CPU's",
+    "kernels.output_loss_delta": "per-row losses are float64, as the CPU's",
+    "kernels.loss_reduce": "the loss and penalty sums are float64, as the CPU's",
+}
+
+#: PTX arithmetic on float64 operands.
+FLOAT64_ARITHMETIC = re.compile(r"^\s*(?:add|sub|mul|fma|div|rcp|sqrt|neg|abs|min|max)\.[\w.]*f64\b", re.M)
+
+
+def test_every_kernel_compiles_to_ptx_for_the_types_it_is_launched_with(cuda_models, monkeypatch):
+    from types import SimpleNamespace
+
+    import cuda_launches
+    from numba import float32
+    from numba.cuda import dispatcher
+
+    compile_ptx = _ptx_compiler()
+    # numba-cuda compiles the device functions a kernel calls for the current GPU; without one, stand in one of PTX_CC
+    if not _device.cuda_status()[0]:
+        monkeypatch.setattr(dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=PTX_CC))
+    launches = cuda_models[2]
+    kernels = cuda_launches.kernels()
+    assert {location for location, _ in launches} == set(kernels), "every kernel runs in the simulator child"
+    failures = []
+    for location, argtypes in sorted(launches, key=str):
+        try:
+            ptx, _ = compile_ptx(kernels[location].py_func, argtypes, cc=PTX_CC)
+        except Exception as error:
+            failures.append(f"{location}{argtypes}: {type(error).__name__}: {error}")
+            continue
+        single = any(getattr(t, "dtype", None) == float32 for t in argtypes)
+        if single and location not in FLOAT64_BY_DESIGN and FLOAT64_ARITHMETIC.search(ptx):
+            failures.append(f"{location}{argtypes}: float64 arithmetic in a float32 kernel")
+    assert not failures, "\n".join(failures)
 
 
 def test_cuda_without_a_gpu_names_the_install_command():
@@ -104,3 +210,67 @@ def test_auto_falls_back_to_the_cpu_silently():
 def test_invalid_device_is_refused():
     with pytest.raises(ValueError, match="device"):
         MLPClassifier(device="gpu").fit(X, y)
+
+
+class _HostArray(np.ndarray):
+    """A NumPy array that shows its host pointer as ``__cuda_array_interface__``."""
+
+    @property
+    def __cuda_array_interface__(self):
+        return self.__array_interface__
+
+
+class _ReferenceBLAS:
+    """cuBLAS's ``gemm`` by its definition, on host pointers: column-major ``C = alpha op(A) op(B) + beta C``.
+
+    The reference BLAS's semantics (``sgemm``/``dgemm``, netlib), which cuBLAS keeps: matrices are
+    column-major with leading dimensions ``ld*``, and ``C`` is not read when ``beta`` is zero.
+    """
+
+    class Operation:
+        N, T = 0, 1
+
+    def create(self):
+        return 1
+
+    def sgemm(self, *args):
+        self._gemm(np.float32, *args)
+
+    def dgemm(self, *args):
+        self._gemm(np.float64, *args)
+
+    @staticmethod
+    def _gemm(dtype, handle, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        size = np.dtype(dtype).itemsize
+
+        def matrix(pointer, ld, rows, cols):  # column-major, leading dimension ld
+            flat = np.ctypeslib.as_array((ctypes.c_byte * (size * (ld * (cols - 1) + rows))).from_address(pointer))
+            return np.lib.stride_tricks.as_strided(flat.view(dtype), (rows, cols), (size, ld * size))
+
+        def scalar(pointer):
+            return matrix(pointer, 1, 1, 1)[0, 0]
+
+        op_a = matrix(a, lda, *((k, m) if transa else (m, k)))
+        op_b = matrix(b, ldb, *((n, k) if transb else (k, n)))
+        C = matrix(c, ldc, m, n)
+        product = scalar(alpha) * ((op_a.T if transa else op_a) @ (op_b.T if transb else op_b))
+        C[...] = product if scalar(beta) == 0 else product + scalar(beta) * C  # beta = 0: C is not read
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+def test_cublas_call_computes_the_row_major_product(dtype, ta, tb):
+    from skdeep.kernels.cuda.matmul import Gemm
+
+    M, N, K, a_off, b_off, c_off = 3, 5, 4, 2, 3, 1
+    A = rng.randn(a_off + M * K).astype(dtype).view(_HostArray)
+    B = rng.randn(b_off + K * N).astype(dtype).view(_HostArray)
+    C = np.full(c_off + M * N + 2, np.nan, dtype=dtype).view(_HostArray)
+    gemm = Gemm()
+    gemm.cublas = _ReferenceBLAS()
+    gemm(A, a_off, B, b_off, C, c_off, M, N, K, ta, tb)
+    op_a = A[a_off:].reshape((K, M) if ta else (M, K))
+    op_b = B[b_off:].reshape((N, K) if tb else (K, N))
+    want = (op_a.T if ta else op_a) @ (op_b.T if tb else op_b)
+    assert_allclose(C[c_off : c_off + M * N].reshape(M, N), want, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    assert np.isnan(C[:c_off]).all() and np.isnan(C[c_off + M * N :]).all()  # nothing outside C is written
