@@ -155,6 +155,7 @@ FLOAT64_BY_DESIGN = {
     "kernels.input_dropout": "dropout draws are float64, as the CPU's",
     "kernels.output_loss_delta": "per-row losses are float64, as the CPU's",
     "kernels.loss_reduce": "the loss and penalty sums are float64, as the CPU's",
+    "reductions.penalty_partials": "the penalty sums are float64, as the CPU's",
 }
 
 #: PTX arithmetic on float64 operands.
