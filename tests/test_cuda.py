@@ -50,7 +50,7 @@ from skdeep import _device
 from skdeep.kernels import cuda_backend
 launches = set()
 cuda_launches.record(launches)
-configs, X, y, y_reg, base = pickle.load(open(sys.argv[1], "rb"))
+configs, X, y, y_reg, base, cpu_model = pickle.load(open(sys.argv[1], "rb"))
 models, outputs = [], []
 for name, params, dtype in configs:
     target = y_reg if name == "MLPRegressor" else y
@@ -66,7 +66,10 @@ for model in models:
     if np.any(model.dropout) and hasattr(model, "predict_proba_mc"):
         out["predict_proba_mc"] = model.predict_proba_mc(Xd, n_samples=3, random_state=0)
     outputs.append(out)
-pickle.dump((models, outputs, launches), open(sys.argv[1], "wb"))
+# a CPU-trained model continues on the device
+cpu_model.set_params(device="cuda", warm_start=True).fit(X, y)
+cpu_model.partial_fit(X, y)
+pickle.dump((models, outputs, launches, cpu_model), open(sys.argv[1], "wb"))
 """
 
 
@@ -74,14 +77,19 @@ pickle.dump((models, outputs, launches), open(sys.argv[1], "wb"))
 def cuda_models(tmp_path_factory):
     path = tmp_path_factory.mktemp("cuda") / "models.pkl"
     with open(path, "wb") as f:
-        pickle.dump((CONFIGS, X, y, y_reg, BASE), f)
+        pickle.dump((CONFIGS, X, y, y_reg, BASE, _cpu_model()), f)
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", SKDEEP_CUDA_SIMULATOR="1")
     done = subprocess.run([sys.executable, "-c", CHILD, str(path), os.path.dirname(__file__)], env=env,
                           capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     with open(path, "rb") as f:
-        return pickle.load(f)  # (models, device outputs, kernel launches)
+        return pickle.load(f)  # (models, device outputs, kernel launches, CPU model continued on the device)
+
+
+def _cpu_model():
+    """The first configuration fitted on the CPU."""
+    return MLPClassifier(device="cpu", **BASE, **CONFIGS[0][1]).fit(X, y)
 
 
 @pytest.mark.parametrize("index", range(len(CONFIGS)),
@@ -113,12 +121,21 @@ def test_cuda_fit_matches_the_cpu_backend(cuda_models, index):
 
 def test_cuda_trained_model_continues_on_the_cpu(cuda_models):
     gpu = pickle.loads(pickle.dumps(cuda_models[0][0]))
-    name, params, dtype = CONFIGS[0]
-    cpu = MLPClassifier(device="cpu", **BASE, **params).fit(X, y)
+    cpu = _cpu_model()
     for model in (gpu, cpu):
         model.set_params(device="cpu", warm_start=True).fit(X, y)
         model.partial_fit(X, y)
     for got, want in zip(gpu.coefs_ + gpu.intercepts_, cpu.coefs_ + cpu.intercepts_):
+        assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_cpu_trained_model_continues_on_the_cuda_device(cuda_models):
+    continued = cuda_models[3]
+    cpu = _cpu_model()
+    cpu.set_params(warm_start=True).fit(X, y)
+    cpu.partial_fit(X, y)
+    assert continued.device == "cuda"
+    for got, want in zip(continued.coefs_ + continued.intercepts_, cpu.coefs_ + cpu.intercepts_):
         assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
 
