@@ -65,12 +65,13 @@ def dtype_id(dtype):
     return np.dtype(dtype).name
 
 
-def assert_close(actual, expected, dtype, factor=1.0):
+def assert_close(actual, expected, dtype, err_msg=""):
     """Equal to ``RTOL[dtype]``, relative to each value and to the array's scale (as ``test_kernels.py``)."""
-    rtol = factor * RTOL[np.dtype(dtype)]
+    rtol = RTOL[np.dtype(dtype)]
     expected = np.asarray(expected, dtype=np.float64)
     scale = np.max(np.abs(expected)) if expected.size else 1.0
-    assert_allclose(np.asarray(actual, dtype=np.float64), expected, rtol=rtol, atol=rtol * (scale or 1.0))
+    assert_allclose(np.asarray(actual, dtype=np.float64), expected, rtol=rtol, atol=rtol * (scale or 1.0),
+                    err_msg=err_msg)
 
 
 def nans(size, dtype):
@@ -285,6 +286,7 @@ def targets(code, shape, rng):
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 @pytest.mark.parametrize("code", list(ref.OUTPUT_NAMES), ids=ref.OUTPUT_NAMES.get)
 def test_output_loss_delta(code, dtype):
+    """Every loss (``HIDDEN_ACTIVATION`` is an output for prediction only, it has no loss)."""
     n, k, b_off, start = 3, 3, 1, 2
     rng = np.random.default_rng(code)
     Y = targets(code, (6, k), rng).astype(dtype)
@@ -550,40 +552,50 @@ def test_cases_cover_every_output_and_update_rule():
 @pytest.mark.parametrize("final", [False, True], ids=["raw", "finalized"])
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_update(name, final, dtype):
-    """Three batches of one epoch (one coefficient table), each against the reference step."""
+    """Two epochs of two batches, each against the reference step.
+
+    Per epoch one coefficient table, from the optimizer's step so far, and Nadam's
+    running product carried over, as ``CUDABackend.train_epoch`` does.
+    """
     optimizer = OPTIMIZERS[name]
-    alpha, l1, W, n_batches, first = 0.1, 0.05, 2.5, 3, 1
+    alpha, l1, W, epochs, first = 0.1, 0.05, 2.5, (2, 2), 1
     rng = np.random.default_rng(10)
     params = rng.uniform(-1, 1, N_PARAMS).astype(dtype)
     params[14] = 0.0  # sign(0) = 0
-    lrs = rng.uniform(0.005, 0.05, n_batches)
-    mus = np.clip(optimizer._momentum() * rng.uniform(0.9, 1.05, n_batches), 0.0, 0.99)
-    slots = O.OptimizerState(optimizer, N_PARAMS, dtype)
-    table, products = backend.coefficients(optimizer.code, slots.hyperparameters, lrs, mus, 0, dtype)
+    opt_state = O.OptimizerState(optimizer, N_PARAMS, dtype)
+    slots0 = opt_state.slots.copy()
     weight, frozen = is_weight(), ~trainable(first)
     reference_state = refopt.initial_state(REFERENCE_NAME[type(optimizer)], N_PARAMS,
                                            getattr(optimizer, "initial_accumulator_value", 0.1))
-    device = [cuda.to_device(a) for a in (params, slots.slots, table.ravel(), np.array([1 / W, l1 / W], dtype),
-                                          state(), constants(dtype, alpha, l1))]
-    p, s, coef, scale, st, k = device
+    p, s, scale, st, k = (cuda.to_device(a) for a in (params, opt_state.slots, np.array([1 / W, l1 / W], dtype),
+                                                      state(), constants(dtype, alpha, l1)))
     expected = params.astype(np.float64)
-    for b in range(n_batches):
-        raw = rng.normal(0, 2, N_PARAMS).astype(dtype)
-        grad = raw
-        if final:  # finalize_gradient's output (tested above)
-            l1_grad = 0.0 if optimizer.code == C.FTRL else l1
-            grad = refopt.penalized_gradient(raw, p.copy_to_host(), alpha * weight, l1_grad * weight, W)
-            grad = np.where(weight, grad, raw / W).astype(dtype)
-        K.update[K.blocks(N_PARAMS), THREADS](
-            p, cuda.to_device(grad), s, N_PARAMS, N_COEF, BIAS_END, *REGIONS[first], optimizer.code, coef, b,
-            final, scale, st, k,
-        )
-        step = reference_step(optimizer, reference_state, expected, raw, lrs[b], mus[b], alpha, l1, W, weight, dtype)
-        expected = np.where(frozen, expected, step)
-        assert_close(p.copy_to_host(), expected, dtype, factor=10.0)
+    step = 0
+    for n_batches in epochs:
+        lrs = rng.uniform(0.005, 0.05, n_batches)
+        mus = np.clip(optimizer._momentum() * rng.uniform(0.9, 1.05, n_batches), 0.0, 0.99)
+        table, products = backend.coefficients(optimizer.code, opt_state.hyperparameters, lrs, mus, step, dtype)
+        coef = cuda.to_device(table.ravel())
+        for b in range(n_batches):
+            raw = rng.normal(0, 2, N_PARAMS).astype(dtype)
+            grad = raw
+            if final:  # finalize_gradient's output (tested above)
+                l1_grad = 0.0 if optimizer.code == C.FTRL else l1
+                grad = refopt.penalized_gradient(raw, p.copy_to_host(), alpha * weight, l1_grad * weight, W)
+                grad = np.where(weight, grad, raw / W).astype(dtype)
+            K.update[K.blocks(N_PARAMS), THREADS](
+                p, cuda.to_device(grad), s, N_PARAMS, N_COEF, BIAS_END, *REGIONS[first], optimizer.code, coef, b,
+                final, scale, st, k,
+            )
+            new = reference_step(optimizer, reference_state, expected, raw, lrs[b], mus[b], alpha, l1, W, weight,
+                                 dtype)
+            expected = np.where(frozen, expected, new)
+            assert_close(p.copy_to_host(), expected, dtype, err_msg=f"step {step + b + 1}")
+        step += n_batches
+        opt_state.hyperparameters[C.HP_PRODUCT] = products[-1]
     assert not np.array_equal(p.copy_to_host()[~frozen], params[~frozen]), "the updates changed nothing"
     assert_array_equal(p.copy_to_host()[frozen], params[frozen])
-    assert_array_equal(s.copy_to_host()[:, frozen], slots.slots[:, frozen])
+    assert_array_equal(s.copy_to_host()[:, frozen], slots0[:, frozen])
     if optimizer.code == C.NADAM:
         assert_allclose(products[-1], reference_state["u_product"], rtol=1e-14)
 
