@@ -2,7 +2,8 @@
 
 The simulator must be switched on before Numba is imported, so the fits on
 ``device="cuda"`` run in one child process; this process fits the same models
-on the CPU and compares. The simulator runs one Python thread per CUDA thread:
+on the CPU and compares. The kernel-level tests (``test_cuda_kernels.py``)
+run in another child. The simulator runs one Python thread per CUDA thread:
 correct but slow, hence tiny networks. No GPU is needed or used.
 """
 
@@ -204,6 +205,20 @@ def test_every_kernel_compiles_to_ptx_for_the_types_it_is_launched_with(cuda_mod
         if single and location not in FLOAT64_BY_DESIGN and FLOAT64_ARITHMETIC.search(ptx):
             failures.append(f"{location}{argtypes}: float64 arithmetic in a float32 kernel")
     assert not failures, "\n".join(failures)
+
+
+def test_cuda_kernels_under_the_simulator():
+    """``tests/test_cuda_kernels.py`` (every kernel against the NumPy references) in a simulator child."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", SKDEEP_CUDA_SIMULATOR="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", os.path.join(here, "test_cuda_kernels.py")],
+        cwd=os.path.dirname(here), env=env, capture_output=True, text=True, timeout=600,
+    )
+    tail = (done.stdout + done.stderr)[-6000:]
+    assert done.returncode == 0, tail
+    summary = done.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "skipped" not in summary, tail
 
 
 def test_cuda_without_a_gpu_names_the_install_command():
