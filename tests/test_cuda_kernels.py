@@ -42,7 +42,15 @@ from skdeep.kernels import cpu  # noqa: E402
 from skdeep.kernels import cuda_backend as backend  # noqa: E402
 from skdeep.kernels.cpu.activations import rrelu_slopes  # noqa: E402
 from skdeep.kernels.cuda import kernels as K  # noqa: E402
-from skdeep.kernels.cuda._shim import THREADS, cuda  # noqa: E402
+from skdeep.kernels.cuda import reductions as R  # noqa: E402
+from skdeep.kernels.cuda._shim import SIMULATOR, THREADS, cuda  # noqa: E402
+
+import cuda_launches  # noqa: E402
+
+#: ``(kernel, argument types)`` of every launch in this module (the simulator records them).
+LAUNCHES = set()
+if SIMULATOR:
+    cuda_launches.record(LAUNCHES)
 from skdeep.kernels.cuda.matmul import Gemm  # noqa: E402
 
 # The simulator runs the generator's wrapping uint64 arithmetic on NumPy scalars, which warn.
@@ -323,15 +331,16 @@ PENALTIES = {"none": (0.0, 0.0), "l2": (0.3, 0.0), "l1": (0.0, 0.2), "l2_l1": (0
 @pytest.mark.parametrize("penalty", PENALTIES)
 def test_loss_reduce(penalty, dtype):
     alpha, l1 = PENALTIES[penalty]
-    n, n_coef = 40, 37  # more rows and weights than threads in the simulator's block
+    n, n_coef = 40, 150  # more rows than threads in a block, more weights than threads in all penalty blocks
     rng = np.random.default_rng(3)
     row_w = rng.uniform(0.2, 2.0, n).astype(dtype)
     row_loss = row_w * rng.uniform(0.0, 3.0, n)
     params = rng.uniform(-1, 1, n_coef + 6).astype(dtype)
+    partial = run(R.penalty_partials, R.PENALTY_BLOCKS * THREADS, params, n_coef, nans(2 * R.PENALTY_BLOCKS, np.float64))[2]
     before = state()
     before[K.S_LOSS_SUM], before[K.S_N_BATCHES] = 2.0, 3.0
     s, scale = run(
-        K.loss_reduce, 1, row_loss, row_w, n, params, n_coef, alpha, l1, before, nans(2, dtype)
+        K.loss_reduce, 1, row_loss, row_w, n, partial, R.PENALTY_BLOCKS, alpha, l1, before, nans(2, dtype)
     )[7:]
     W = float(np.sum(row_w.astype(np.float64)))
     coefs = [params[:n_coef].astype(np.float64)]
@@ -346,7 +355,7 @@ def test_loss_reduce_stops(case):
     n = 3
     row_loss = np.array([1.0, np.inf, 0.5]) if case == "non_finite" else np.ones(n)
     before = state(stopped=case == "already_stopped")
-    s, scale = run(K.loss_reduce, 1, row_loss, np.ones(n), n, np.ones(4), 4, 0.1, 0.0, before,
+    s, scale = run(K.loss_reduce, 1, row_loss, np.ones(n), n, np.ones(2), 1, 0.1, 0.0, before,
                    nans(2, np.float64))[7:]
     if case == "non_finite":
         assert_array_equal(s, [0.0, 0.0, 1.0, np.inf, 0.0])
@@ -361,9 +370,14 @@ def test_loss_reduce_stops(case):
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 def test_column_sums(dtype):
     n, k, o_off = 5, 3, 2
-    D = np.random.default_rng(4).normal(size=(n, k)).astype(dtype)
-    out = run(K.column_sums, k, D.ravel(), n, k, nans(8, dtype), o_off, constants(dtype))[3]
-    assert_close(out[o_off : o_off + k], D.astype(np.float64).sum(axis=0), dtype)
+    chunks = R.n_chunks(n)
+    assert chunks > 1  # the simulator's chunks are short, so both passes are tested
+    D = cuda.to_device(np.random.default_rng(4).normal(size=(n, k)).astype(dtype).ravel())
+    partial, out = cuda.to_device(nans(chunks * k, dtype)), cuda.to_device(nans(8, dtype))
+    R.column_partials[(K.blocks(k), chunks), THREADS](D, n, k, partial, cuda.to_device(constants(dtype)))
+    R.column_totals[K.blocks(k), THREADS](partial, chunks, k, out, o_off, cuda.to_device(constants(dtype)))
+    out = out.copy_to_host()
+    assert_close(out[o_off : o_off + k], D.copy_to_host().reshape(n, k).astype(np.float64).sum(axis=0), dtype)
     assert np.isnan(np.r_[out[:o_off], out[o_off + k :]]).all()
 
 
@@ -662,3 +676,10 @@ def test_gemm(ta, tb, path, dtype):
     expected = A.astype(dtype).astype(np.float64) @ B.astype(dtype).astype(np.float64)
     assert_close(out[c_off : c_off + M * N].reshape(M, N), expected, dtype)
     assert np.isnan(np.r_[out[:c_off], out[c_off + M * N :]]).all()
+
+
+def test_every_kernel_has_a_test():
+    """Runs last: every kernel of ``skdeep.kernels.cuda`` was launched by a test above (simulator only)."""
+    if not SIMULATOR:
+        pytest.skip("launches are recorded in the simulator")
+    assert {location for location, _ in LAUNCHES} == set(cuda_launches.kernels())
