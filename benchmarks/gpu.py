@@ -6,6 +6,9 @@ float32, adam, seconds per epoch (median of ``--epochs`` warm-started
 - 784 -> 1024 -> 1024 -> 10 at batch 256 and 4096 (60,000 rows);
 - 100 -> 300 -> 100 -> 10 at batch 256 (20,000 rows), where launch overhead dominates.
 
+skdeep's CUDA backend is timed with its tiled matrix product and, when
+``nvmath-python`` is installed (``pip install ".[cublas]"``), with cuBLAS.
+
 Exits 0 with a message when no CUDA GPU is usable. Usage:
 ``python benchmarks/gpu.py [--epochs 5] [--no-cpu]``.
 """
@@ -25,8 +28,16 @@ CASES = [
 ]
 
 
-def skdeep_epoch(units, X, y, batch, device, epochs):
+def skdeep_epoch(units, X, y, batch, device, epochs, gemm=None):
     from skdeep import MLPClassifier
+
+    if gemm is not None:
+        from skdeep.kernels.cuda.matmul import Gemm
+        from skdeep.kernels.cuda_backend import BACKEND
+
+        BACKEND.gemm = Gemm(gemm)
+        if BACKEND.gemm.name != gemm:
+            return None  # cuBLAS asked for, nvmath-python not installed
 
     model = MLPClassifier(hidden_layer_sizes=units[1:-1], batch_size=batch, max_iter=1, device=device,
                           warm_start=True, random_state=0, tol=0, n_iter_no_change=10**9)
@@ -85,18 +96,21 @@ def main():
         return 0
     warnings.simplefilter("ignore")
     rng = np.random.RandomState(0)
-    print("| network | batch | skdeep cuda s/epoch | skdeep cpu s/epoch | torch cuda s/epoch | cpu / cuda | torch / skdeep cuda |")
-    print("|---|---|---|---|---|---|---|")
+    print("| network | batch | skdeep cuda tiled s/epoch | skdeep cuda cuBLAS s/epoch | skdeep cpu s/epoch "
+          "| torch cuda s/epoch | cpu / cuda | torch / skdeep cuda (tiled, cuBLAS) |")
+    print("|---|---|---|---|---|---|---|---|")
     for units, n, batch in CASES:
         X = rng.standard_normal((n, units[0])).astype(np.float32)
         y = rng.randint(units[-1], size=n)
-        cuda = skdeep_epoch(units, X, y, batch, "cuda", args.epochs)
+        tiled = skdeep_epoch(units, X, y, batch, "cuda", args.epochs, gemm="tiled")
+        cublas = skdeep_epoch(units, X, y, batch, "cuda", args.epochs, gemm="cublas")
+        cuda = cublas if cublas is not None else tiled
         cpu = None if args.no_cpu else skdeep_epoch(units, X, y, batch, "cpu", max(1, args.epochs // 2))
         torch_s = torch_epoch(units, X, y, batch, args.epochs)
         fmt = lambda v: "n/a" if v is None else f"{v:.4g}"  # noqa: E731
         ratio = lambda a, b: "n/a" if a is None or b is None else f"{a / b:.2f}x"  # noqa: E731
-        print(f"| {' -> '.join(map(str, units))} | {batch} | {fmt(cuda)} | {fmt(cpu)} | {fmt(torch_s)} "
-              f"| {ratio(cpu, cuda)} | {ratio(torch_s, cuda)} |")
+        print(f"| {' -> '.join(map(str, units))} | {batch} | {fmt(tiled)} | {fmt(cublas)} | {fmt(cpu)} "
+              f"| {fmt(torch_s)} | {ratio(cpu, cuda)} | {ratio(torch_s, tiled)}, {ratio(torch_s, cublas)} |")
     return 0
 
 

@@ -2,12 +2,15 @@
 
 The simulator must be switched on before Numba is imported, so the fits on
 ``device="cuda"`` run in one child process; this process fits the same models
-on the CPU and compares. The simulator runs one Python thread per CUDA thread:
+on the CPU and compares. The kernel-level tests (``test_cuda_kernels.py``)
+run in another child. The simulator runs one Python thread per CUDA thread:
 correct but slow, hence tiny networks. No GPU is needed or used.
 """
 
+import ctypes
 import os
 import pickle
+import re
 import subprocess
 import sys
 import warnings
@@ -35,6 +38,7 @@ CONFIGS = [
     ("MLPRegressor", dict(activation="tanh", solver="rmsprop", max_norm=0.5), "float64"),
     ("MLPRegressor", dict(solver="lbfgs"), "float64"),
     ("MLPClassifier", dict(activation="relu", solver="adam"), "float32"),
+    ("MLPClassifier", dict(activation="prelu", input_dropout=0.2, dropout=0.1, solver="adamw"), "float32"),
     ("MLPClassifier", dict(batch_norm="before", hidden_layer_sizes=(4, 3), activation="prelu", solver="adam",
                            max_iter=1), "float64", dict(sample_weight=W)),
     ("MLPClassifier", dict(batch_norm="after", batch_norm_input=True, dropout=0.3, input_dropout=0.2,
@@ -44,30 +48,39 @@ CONFIGS = [
     ("MLPRegressor", dict(batch_norm="after", batch_norm_input=True, solver="lbfgs", max_iter=1), "float64"),
 ]
 
-#: Indices of CONFIGS whose models also predict on the (simulated) device in the child.
-DEVICE_PREDICT = [7, 9]
 BATCH_NORM_PARTS = ("batch_norm_gamma_", "batch_norm_beta_", "batch_norm_moving_mean_", "batch_norm_moving_var_")
 
 CHILD = r"""
 import pickle, sys, warnings
 import numpy as np
 warnings.simplefilter("ignore")
+sys.path.insert(0, sys.argv[2])
+import cuda_launches
 import skdeep
-configs, X, y, y_reg, base, device_predict = pickle.load(open(sys.argv[1], "rb"))
-models = []
+from skdeep import _device
+from skdeep.kernels import cuda_backend
+launches = set()
+cuda_launches.record(launches)
+configs, X, y, y_reg, base, cpu_model = pickle.load(open(sys.argv[1], "rb"))
+models, outputs = [], []
 for name, params, dtype, *fit in configs:
     target = y_reg if name == "MLPRegressor" else y
     model = getattr(skdeep, name)(device="cuda", **{**base, **params}).fit(X.astype(dtype), target, **(fit or [{}])[0])
     models.append(model)
-skdeep._device.PREDICT_MIN_ROWS = 1  # predict on the device
-predictions = {}
-for index in device_predict:
-    model, Xd = models[index], X.astype(configs[index][2])
-    if configs[index][0] == "MLPRegressor":
-        predictions[index] = (model.predict(Xd),)
-    else:
-        predictions[index] = (model.predict_proba(Xd), *model.predict_proba_mc(Xd, n_samples=3, random_state=0))
-pickle.dump((models, predictions), open(sys.argv[1], "wb"))
+# predict on the (simulated) device, in chunks of 4 rows
+_device.PREDICT_MIN_ROWS, cuda_backend.PREDICT_CHUNK = 1, 4
+for model in models:
+    Xd = X.astype(model.coefs_[0].dtype)
+    out = {"predict": model.predict(Xd)}
+    if hasattr(model, "predict_proba"):
+        out["predict_proba"] = model.predict_proba(Xd)
+    if np.any(model.dropout) and hasattr(model, "predict_proba_mc"):
+        out["predict_proba_mc"] = model.predict_proba_mc(Xd, n_samples=3, random_state=0)
+    outputs.append(out)
+# a CPU-trained model continues on the device
+cpu_model.set_params(device="cuda", warm_start=True).fit(X, y)
+cpu_model.partial_fit(X, y)
+pickle.dump((models, outputs, launches, cpu_model), open(sys.argv[1], "wb"))
 """
 
 
@@ -75,13 +88,19 @@ pickle.dump((models, predictions), open(sys.argv[1], "wb"))
 def cuda_models(tmp_path_factory):
     path = tmp_path_factory.mktemp("cuda") / "models.pkl"
     with open(path, "wb") as f:
-        pickle.dump((CONFIGS, X, y, y_reg, BASE, DEVICE_PREDICT), f)
+        pickle.dump((CONFIGS, X, y, y_reg, BASE, _cpu_model()), f)
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", SKDEEP_CUDA_SIMULATOR="1")
-    done = subprocess.run([sys.executable, "-c", CHILD, str(path)], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", CHILD, str(path), os.path.dirname(__file__)], env=env,
+                          capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     with open(path, "rb") as f:
-        return pickle.load(f)
+        return pickle.load(f)  # (models, device outputs, kernel launches, CPU model continued on the device)
+
+
+def _cpu_model():
+    """The first configuration fitted on the CPU."""
+    return MLPClassifier(device="cpu", **BASE, **CONFIGS[0][1]).fit(X, y)
 
 
 @pytest.mark.parametrize("index", range(len(CONFIGS)),
@@ -105,24 +124,121 @@ def test_cuda_fit_matches_the_cpu_backend(cuda_models, index):
     if params.get("batch_norm") or params.get("batch_norm_input"):  # the statistics moved during the fit
         assert not np.allclose(np.concatenate(gpu.batch_norm_moving_var_), 1.0)
     # trained on the (simulated) GPU, unpickled and predicting here on the CPU
-    assert_allclose(gpu.predict(X.astype(dtype)), cpu.predict(X.astype(dtype)), **tol)
+    Xd = X.astype(dtype)
+    assert_allclose(gpu.predict(Xd), cpu.predict(Xd), **tol)
+    # predicted on the device, in chunks
+    device = cuda_models[1][index]
+    assert_allclose(device["predict"], cpu.predict(Xd), **tol)
+    if "predict_proba" in device:
+        assert_allclose(device["predict_proba"], cpu.predict_proba(Xd), **tol)
+    if "predict_proba_mc" in device:
+        mean, std = cpu.predict_proba_mc(Xd, n_samples=3, random_state=0)
+        assert_allclose(device["predict_proba_mc"][0], mean, **tol)
+        # the std is sqrt(E[p^2] - E[p]^2): the rounding of the difference shows at its square root
+        assert_allclose(device["predict_proba_mc"][1], std, rtol=tol["rtol"], atol=np.sqrt(tol["atol"]))
 
 
-@pytest.mark.parametrize("index", DEVICE_PREDICT)
-def test_cuda_predictions_match_the_cpu_backend(cuda_models, index):
-    """predict / predict_proba / predict_proba_mc of a batch-norm model on the device, against the same model on the CPU."""
-    models, predictions = cuda_models
-    name, params, dtype = CONFIGS[index][:3]
-    model, Xd = models[index], X.astype(dtype)
-    if name == "MLPRegressor":
-        want = (model.predict(Xd),)
-    else:
-        want = (model.predict_proba(Xd), *model.predict_proba_mc(Xd, n_samples=3, random_state=0))
-    tol = dict(rtol=1e-4, atol=1e-6) if dtype == "float32" else dict(rtol=1e-9, atol=1e-12)
-    for got, expected in zip(predictions[index][:2], want[:2], strict=True):
-        assert_allclose(got, expected, **tol)
-    if len(want) == 3:  # the MC std, sqrt(E[p^2] - E[p]^2): rounding of the difference shows at its square root
-        assert_allclose(predictions[index][2], want[2], atol=np.sqrt(tol["atol"]))
+def test_cuda_trained_model_continues_on_the_cpu(cuda_models):
+    gpu = pickle.loads(pickle.dumps(cuda_models[0][0]))
+    cpu = _cpu_model()
+    for model in (gpu, cpu):
+        model.set_params(device="cpu", warm_start=True).fit(X, y)
+        model.partial_fit(X, y)
+    for got, want in zip(gpu.coefs_ + gpu.intercepts_, cpu.coefs_ + cpu.intercepts_):
+        assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_cpu_trained_model_continues_on_the_cuda_device(cuda_models):
+    continued = cuda_models[3]
+    cpu = _cpu_model()
+    cpu.set_params(warm_start=True).fit(X, y)
+    cpu.partial_fit(X, y)
+    assert continued.device == "cuda"
+    for got, want in zip(continued.coefs_ + continued.intercepts_, cpu.coefs_ + cpu.intercepts_):
+        assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_cuda_trained_model_round_trips_through_skops(cuda_models):
+    sio = pytest.importorskip("skops.io")
+    from skdeep.persistence import trusted_types
+
+    for model in cuda_models[0]:
+        loaded = sio.loads(sio.dumps(model), trusted=trusted_types(model))
+        assert loaded.device == "cuda"
+        assert_allclose(loaded.predict(X.astype(loaded.coefs_[0].dtype)), model.predict(X.astype(model.coefs_[0].dtype)))
+
+
+def _ptx_compiler():
+    """``numba.cuda.compile_ptx``, or a reason to skip: NVRTC and NVVM must be installed (no GPU needed)."""
+    from numba import cuda, float64
+
+    def probe(a):
+        a[0] = 1.0
+
+    try:
+        cuda.compile_ptx(probe, (float64[:],), cc=PTX_CC)
+    except Exception as error:  # the compiler libraries are missing: cuda.pathfinder's or NVVM's error
+        pytest.skip(f"NVIDIA's compiler libraries are not installed: {error}")
+    return cuda.compile_ptx
+
+
+#: Compute capability the PTX is generated for (Hopper, as the H100/H200).
+PTX_CC = (9, 0)
+
+#: Kernels whose float32 versions compute in float64 on purpose, and why.
+FLOAT64_BY_DESIGN = {
+    "kernels.hidden_forward": "dropout and RReLU draws are float64, as the CPU's, so masks match bit for bit",
+    "kernels.input_dropout": "dropout draws are float64, as the CPU's",
+    "batch_norm.batch_norm_forward": "dropout and RReLU draws are float64, as the CPU's",
+    "kernels.output_loss_delta": "per-row losses are float64, as the CPU's",
+    "kernels.loss_reduce": "the loss and penalty sums are float64, as the CPU's",
+    "reductions.penalty_partials": "the penalty sums are float64, as the CPU's",
+}
+
+#: PTX arithmetic on float64 operands.
+FLOAT64_ARITHMETIC = re.compile(r"^\s*(?:add|sub|mul|fma|div|rcp|sqrt|neg|abs|min|max)\.[\w.]*f64\b", re.M)
+
+
+def test_every_kernel_compiles_to_ptx_for_the_types_it_is_launched_with(cuda_models, monkeypatch):
+    from types import SimpleNamespace
+
+    import cuda_launches
+    from numba import float32
+    from numba.cuda import dispatcher
+
+    compile_ptx = _ptx_compiler()
+    # numba-cuda compiles the device functions a kernel calls for the current GPU; without one, stand in one of PTX_CC
+    if not _device.cuda_status()[0]:
+        monkeypatch.setattr(dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=PTX_CC))
+    launches = cuda_models[2]
+    kernels = cuda_launches.kernels()
+    assert {location for location, _ in launches} == set(kernels), "every kernel runs in the simulator child"
+    failures = []
+    for location, argtypes in sorted(launches, key=str):
+        try:
+            ptx, _ = compile_ptx(kernels[location].py_func, argtypes, cc=PTX_CC)
+        except Exception as error:
+            failures.append(f"{location}{argtypes}: {type(error).__name__}: {error}")
+            continue
+        single = any(getattr(t, "dtype", None) == float32 for t in argtypes)
+        if single and location not in FLOAT64_BY_DESIGN and FLOAT64_ARITHMETIC.search(ptx):
+            failures.append(f"{location}{argtypes}: float64 arithmetic in a float32 kernel")
+    assert not failures, "\n".join(failures)
+
+
+def test_cuda_kernels_under_the_simulator():
+    """``tests/test_cuda_kernels.py`` (every kernel against the NumPy references) in a simulator child."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", SKDEEP_CUDA_SIMULATOR="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", os.path.join(here, "test_cuda_kernels.py")],
+        cwd=os.path.dirname(here), env=env, capture_output=True, text=True, timeout=600,
+    )
+    tail = (done.stdout + done.stderr)[-6000:]
+    assert done.returncode == 0, tail
+    summary = done.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "skipped" not in summary, tail
+
 
 
 def test_cuda_without_a_gpu_names_the_install_command():
@@ -147,3 +263,67 @@ def test_auto_falls_back_to_the_cpu_silently():
 def test_invalid_device_is_refused():
     with pytest.raises(ValueError, match="device"):
         MLPClassifier(device="gpu").fit(X, y)
+
+
+class _HostArray(np.ndarray):
+    """A NumPy array that shows its host pointer as ``__cuda_array_interface__``."""
+
+    @property
+    def __cuda_array_interface__(self):
+        return self.__array_interface__
+
+
+class _ReferenceBLAS:
+    """cuBLAS's ``gemm`` by its definition, on host pointers: column-major ``C = alpha op(A) op(B) + beta C``.
+
+    The reference BLAS's semantics (``sgemm``/``dgemm``, netlib), which cuBLAS keeps: matrices are
+    column-major with leading dimensions ``ld*``, and ``C`` is not read when ``beta`` is zero.
+    """
+
+    class Operation:
+        N, T = 0, 1
+
+    def create(self):
+        return 1
+
+    def sgemm(self, *args):
+        self._gemm(np.float32, *args)
+
+    def dgemm(self, *args):
+        self._gemm(np.float64, *args)
+
+    @staticmethod
+    def _gemm(dtype, handle, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        size = np.dtype(dtype).itemsize
+
+        def matrix(pointer, ld, rows, cols):  # column-major, leading dimension ld
+            flat = np.ctypeslib.as_array((ctypes.c_byte * (size * (ld * (cols - 1) + rows))).from_address(pointer))
+            return np.lib.stride_tricks.as_strided(flat.view(dtype), (rows, cols), (size, ld * size))
+
+        def scalar(pointer):
+            return matrix(pointer, 1, 1, 1)[0, 0]
+
+        op_a = matrix(a, lda, *((k, m) if transa else (m, k)))
+        op_b = matrix(b, ldb, *((n, k) if transb else (k, n)))
+        C = matrix(c, ldc, m, n)
+        product = scalar(alpha) * ((op_a.T if transa else op_a) @ (op_b.T if transb else op_b))
+        C[...] = product if scalar(beta) == 0 else product + scalar(beta) * C  # beta = 0: C is not read
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+def test_cublas_call_computes_the_row_major_product(dtype, ta, tb):
+    from skdeep.kernels.cuda.matmul import Gemm
+
+    M, N, K, a_off, b_off, c_off = 3, 5, 4, 2, 3, 1
+    A = rng.randn(a_off + M * K).astype(dtype).view(_HostArray)
+    B = rng.randn(b_off + K * N).astype(dtype).view(_HostArray)
+    C = np.full(c_off + M * N + 2, np.nan, dtype=dtype).view(_HostArray)
+    gemm = Gemm()
+    gemm.cublas = _ReferenceBLAS()
+    gemm(A, a_off, B, b_off, C, c_off, M, N, K, ta, tb)
+    op_a = A[a_off:].reshape((K, M) if ta else (M, K))
+    op_b = B[b_off:].reshape((N, K) if tb else (K, N))
+    want = (op_a.T if ta else op_a) @ (op_b.T if tb else op_b)
+    assert_allclose(C[c_off : c_off + M * N].reshape(M, N), want, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    assert np.isnan(C[:c_off]).all() and np.isnan(C[c_off + M * N :]).all()  # nothing outside C is written

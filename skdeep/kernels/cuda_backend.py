@@ -33,6 +33,7 @@ from skdeep._backend import Backend, EpochResult
 from skdeep.kernels import codes as C
 from skdeep.kernels.cuda import batch_norm as BN
 from skdeep.kernels.cuda import kernels as K
+from skdeep.kernels.cuda import reductions as R
 from skdeep.kernels.cuda._shim import THREADS, cuda
 from skdeep.kernels.cuda.matmul import Gemm
 
@@ -175,8 +176,10 @@ class Workspace:
     Per hidden layer ``z`` (pre-activation), ``a`` (output after dropout),
     ``mask`` and RReLU ``slopes`` (empty when not needed); the output's ``z``;
     the gathered batch ``x``, its dropped-out copy ``x_in`` and mask; the rows'
-    keys; two delta buffers; per-row losses and weights; the gradient; the
-    epoch ``state`` and batch ``scale``; the constants and dropout table.
+    keys; two delta buffers; per-row losses and weights; the partial sums of
+    the column and penalty reductions (:mod:`skdeep.kernels.cuda.reductions`);
+    the gradient; the epoch ``state`` and batch ``scale``; the constants and
+    dropout table; batch norm's buffers (:meth:`_batch_norm_buffers`).
     """
 
     def __init__(self, network, capacity):
@@ -202,6 +205,8 @@ class Workspace:
         self.deltas = [empty(capacity * max(units)), empty(capacity * max(units))]
         self.row_loss = empty(capacity, np.float64)
         self.row_w = empty(capacity, dtype)
+        self.columns = empty(R.n_chunks(capacity) * max(units))
+        self.penalty = cuda.device_array(2 * R.PENALTY_BLOCKS, dtype=np.float64)
         # zeros: the bias gradients of batch norm before the activation are never written
         self.grad = cuda.to_device(np.zeros(network.n_params, dtype=dtype))
         self.host_grad = np.empty(network.n_params, dtype=dtype)
@@ -413,8 +418,10 @@ class CUDABackend(Backend):
             int(network.iopt[C.IO_OUTPUT]), float(network.fopt[C.FO_LOG_EPS]), delta, ws.row_loss, ws.row_w,
             ws.constants,
         )
+        if alpha > 0 or l1 > 0:
+            R.penalty_partials[R.PENALTY_BLOCKS, THREADS](params, int(offsets[0, C.L_B]), ws.penalty)
         K.loss_reduce[1, THREADS](
-            ws.row_loss, ws.row_w, n, params, int(offsets[0, C.L_B]), float(alpha), float(l1), state, ws.scale
+            ws.row_loss, ws.row_w, n, ws.penalty, R.PENALTY_BLOCKS, float(alpha), float(l1), state, ws.scale
         )
         for layer in range(last, first - 1, -1):
             fan_in, fan_out = int(units[layer]), int(units[layer + 1])
@@ -424,7 +431,7 @@ class CUDABackend(Backend):
                 below_a = ws.x_in if dropout[0] > 0 or input_bn else ws.x
             self.gemm(below_a, 0, delta, 0, ws.grad, int(offsets[layer, C.L_W]), fan_in, fan_out, n, True, False)
             if layer == last or bn != C.BN_BEFORE:  # else the bias is unused: its gradient stays 0
-                K.column_sums[K.blocks(fan_out), THREADS](delta, n, fan_out, ws.grad, int(offsets[layer, C.L_B]), ws.constants)
+                self._column_sums(delta, n, fan_out, ws, int(offsets[layer, C.L_B]))
             if layer == first and not (layer == 0 and input_bn):
                 break
             self.gemm(delta, 0, params, int(offsets[layer, C.L_W]), spare, 0, n, fan_in, fan_out, False, True)
@@ -452,6 +459,13 @@ class CUDABackend(Backend):
                 self._batch_norm_backward(spare, ws.mask[hidden], ws.xhat[hidden], fan_in, False, hidden,
                                           network, params, ws, sw, order, start, n)
             delta, spare = spare, delta
+
+    @staticmethod
+    def _column_sums(D, n, k, ws, out_offset):
+        """``ws.grad[out_offset + j] = sum_r D[r, j]`` (a bias gradient), in two passes over row chunks."""
+        chunks = R.n_chunks(n)
+        R.column_partials[(K.blocks(k), chunks), THREADS](D, n, k, ws.columns, ws.constants)
+        R.column_totals[K.blocks(k), THREADS](ws.columns, chunks, k, ws.grad, out_offset, ws.constants)
 
     # -- batch normalization ------------------------------------------------------
 

@@ -315,11 +315,13 @@ def output_loss_delta(Z, params, b_off, Y, sw, order, start, n, k, code, eps, D,
 
 
 @cuda.jit
-def loss_reduce(row_loss, row_w, n, params, n_coef, alpha, l1, state, scale):
+def loss_reduce(row_loss, row_w, n, penalty, n_partials, alpha, l1, state, scale):
     """One block: the batch loss ``sum(w loss) / W + penalty / W`` and its bookkeeping.
 
     ``penalty = 0.5 alpha sum(W^2) + l1 sum(|W|)`` over the weights
-    (scikit-learn's scaling by the weight sum ``W``). Records the loss in
+    (scikit-learn's scaling by the weight sum ``W``), from the ``n_partials``
+    pairs of partial sums of :func:`skdeep.kernels.cuda.reductions.penalty_partials`
+    (not read when ``alpha`` and ``l1`` are zero). Records the loss in
     ``state``; a finite one adds to the epoch's sums and sets
     ``scale = (1 / W, l1 / W)``, a non-finite one sets the stop flag.
     """
@@ -336,10 +338,9 @@ def loss_reduce(row_loss, row_w, n, params, n_coef, alpha, l1, state, scale):
     c = 0.0
     e = 0.0
     if alpha > 0.0 or l1 > 0.0:
-        for p in range(t, n_coef, THREADS):
-            v = np.float64(params[p])
-            c += v * v
-            e += abs(v)
+        for p in range(t, n_partials, THREADS):
+            c += penalty[2 * p]
+            e += penalty[2 * p + 1]
     s_loss[t] = a
     s_w[t] = b
     s_sq[t] = c
@@ -369,18 +370,6 @@ def loss_reduce(row_loss, row_w, n, params, n_coef, alpha, l1, state, scale):
 
 
 # -- backward ---------------------------------------------------------------------
-
-
-@cuda.jit
-def column_sums(D, n, k, out, o_off, K):
-    """``out[o_off + j] = sum_r D[r, j]`` (bias gradients), in row order."""
-    j = cuda.grid(1)
-    if j >= k:
-        return
-    total = K[K_ZERO]
-    for r in range(n):
-        total += D[r * k + j]
-    out[o_off + j] = total
 
 
 @cuda.jit

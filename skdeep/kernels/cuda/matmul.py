@@ -58,9 +58,14 @@ def _tiled(dtype, nb_type):
 TILED = {np.dtype(np.float32): _tiled(np.float32, float32), np.dtype(np.float64): _tiled(np.float64, float64)}
 
 
-def _cublas():
-    """nvmath-python's cuBLAS bindings, or ``None`` (not installed, simulator, or turned off)."""
-    if SIMULATOR or os.environ.get("SKDEEP_CUDA_GEMM", "") == "tiled":
+def _cublas(kind=None):
+    """nvmath-python's cuBLAS bindings, or ``None`` (not installed, simulator, or turned off).
+
+    ``kind`` is ``"tiled"``, ``"cublas"`` or ``None`` (the ``SKDEEP_CUDA_GEMM``
+    environment variable, cuBLAS when available by default).
+    """
+    kind = kind or os.environ.get("SKDEEP_CUDA_GEMM", "cublas")
+    if SIMULATOR or kind == "tiled":
         return None
     try:
         from nvmath.bindings import cublas
@@ -70,10 +75,10 @@ def _cublas():
 
 
 class Gemm:
-    """``C = op(A) @ op(B)`` by cuBLAS when :func:`_cublas` finds it, else the tiled kernel."""
+    """``C = op(A) @ op(B)`` by cuBLAS when :func:`_cublas` finds it (for ``kind``), else the tiled kernel."""
 
-    def __init__(self):
-        self.cublas = _cublas()
+    def __init__(self, kind=None):
+        self.cublas = _cublas(kind)
         self._handle = None
 
     @property
