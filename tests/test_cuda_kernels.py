@@ -1,6 +1,6 @@
 """Every CUDA kernel against the readable NumPy references the CPU kernels are tested with.
 
-The kernels of :mod:`skdeep.kernels.cuda.kernels` and the matrix product of
+The kernels of :mod:`skdeep.kernels.cuda.kernels` and ``.batch_norm`` and the matrix product of
 :mod:`skdeep.kernels.cuda.matmul`, one launch each on tiny shapes, against
 ``reference.py``, ``reference_toolkit.py`` and ``reference_optimizers.py``
 (float64 to ~1e-12 relative, float32 to ~1e-5). Dropout masks and RReLU slopes
@@ -41,6 +41,7 @@ from skdeep.kernels import codes as C  # noqa: E402
 from skdeep.kernels import cpu  # noqa: E402
 from skdeep.kernels import cuda_backend as backend  # noqa: E402
 from skdeep.kernels.cpu.activations import rrelu_slopes  # noqa: E402
+from skdeep.kernels.cuda import batch_norm as BN  # noqa: E402
 from skdeep.kernels.cuda import kernels as K  # noqa: E402
 from skdeep.kernels.cuda import reductions as R  # noqa: E402
 from skdeep.kernels.cuda._shim import SIMULATOR, THREADS, cuda  # noqa: E402
@@ -644,6 +645,143 @@ def test_max_norm(dtype, stopped):
     norms = np.linalg.norm(W.astype(np.float64), axis=0)
     assert (norms > r).any() and (norms < r).any()
     assert_close(out[w_off : w_off + fan_in * fan_out].reshape(fan_in, fan_out), reft.max_norm(W, r), dtype)
+
+
+# -- batch normalization ----------------------------------------------------------------------
+
+BN_MOMENTUM, BN_EPSILON = 0.75, 1e-3
+
+
+def bn_constants(dtype):
+    """:func:`constants` with batch norm's momentum and epsilon."""
+    fopt = np.zeros(C.N_FOPTIONS)
+    fopt[C.FO_ACT_ALPHA] = ACT_ALPHA
+    fopt[C.FO_RRELU_LOWER], fopt[C.FO_RRELU_UPPER] = RRELU_BOUNDS
+    fopt[C.FO_BN_MOMENTUM], fopt[C.FO_BN_EPSILON] = BN_MOMENTUM, BN_EPSILON
+    return backend._constants(SimpleNamespace(fopt=fopt, dtype=np.dtype(dtype)), 0.0, 0.0)
+
+
+def bn_batch(dtype, n=5, k=3, start=2):
+    """A batch ``Y`` of rows ``order[start:start + n]`` with their sample weights ``sw`` (indexed by row)."""
+    rng = np.random.default_rng(k)
+    order = rng.permutation(n + start + 1).astype(np.int64)
+    sw = rng.uniform(0.5, 2.0, n + start + 1).astype(dtype)
+    Y = rng.normal(0.3, 1.7, (n, k)).astype(dtype)
+    return Y, sw, order, start, sw[order[start : start + n]]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("case", ["training", "stopped", "inference"])
+def test_batch_norm_statistics(case, dtype):
+    n, k, s_off = 5, 3, 2
+    Y, sw, order, start, weights = bn_batch(dtype, n, k)
+    rng = np.random.default_rng(5)
+    stats = np.r_[rng.normal(size=s_off), rng.normal(size=k), rng.uniform(0.5, 2.0, k), 0.0].astype(dtype)
+    mean, var = stats[s_off : s_off + k].copy(), stats[s_off + k : s_off + 2 * k].copy()
+    training = case != "inference"
+    out = run(
+        BN.batch_norm_statistics, k, Y.ravel(), n, k, sw, order, start, stats, s_off,
+        nans(s_off + 2 * k, dtype), nans(k, dtype), training, state(case == "stopped"), bn_constants(dtype),
+    )
+    out_stats, istd, center = out[6], out[8], out[9]
+    assert np.isnan(np.r_[istd[:s_off], istd[s_off + k :]]).all()
+    if training:
+        _, _, want_istd, new_mean, new_var = reft.batch_norm_train(
+            Y, 1.0, 0.0, mean, var, BN_MOMENTUM, BN_EPSILON, weights
+        )
+        assert_close(center, np.average(Y.astype(np.float64), axis=0, weights=weights), dtype)
+        if case == "stopped":
+            assert_array_equal(out_stats, stats)
+        else:
+            assert_close(out_stats[s_off : s_off + k], new_mean, dtype)
+            assert_close(out_stats[s_off + k : s_off + 2 * k], new_var, dtype)
+    else:
+        want_istd = 1.0 / np.sqrt(var.astype(np.float64) + BN_EPSILON)
+        assert_array_equal(center, mean)
+        assert_array_equal(out_stats, stats)
+    assert_close(istd[s_off : s_off + k], want_istd, dtype)
+
+
+#: (activation, mode, dropout) of batch_norm_forward: identity for batch norm after the activation or on the input.
+BN_FORWARD_CASES = [
+    (C.IDENTITY, "training", "dropout"),
+    (C.TANH, "inference", "dropout"),
+    (C.RRELU, "training", "alpha_dropout"),
+    (C.PRELU, "mc_dropout", "dropout"),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize(("activation", "mode", "dropout"), BN_FORWARD_CASES,
+                         ids=[f"{NAMES[a]}-{m}-{d}" for a, m, d in BN_FORWARD_CASES])
+def test_batch_norm_forward(activation, mode, dropout, dtype):
+    """``xhat``, ``gamma xhat + beta``, then the activation and dropout of ``activate_drop``."""
+    rate, alpha_dropout = DROPOUT[dropout]
+    rate = rate if MODES[mode] != C.INFERENCE else 0.0
+    n, k, s_off, g_off, p_off, d, layer, n_layers = 3, 4, 1, 2, 11, 2, 1, 3
+    rng = np.random.default_rng(activation)
+    Y = rng.normal(0.2, 1.5, (n, k)).astype(dtype)
+    center = rng.normal(size=k).astype(dtype)
+    istd = np.r_[9.0, rng.uniform(0.5, 2.0, k)].astype(dtype)
+    params = rng.uniform(-0.8, 0.8, 16).astype(dtype)
+    params[p_off : p_off + k] = rng.uniform(0.05, 0.5, k)  # PReLU slopes
+    keys = random_keys(n, seed=activation)
+    table = dropout_table([0.1, 0.0, rate, 0.0], dtype)
+    H, Out, A, M, S = run(
+        BN.batch_norm_forward, n * k, Y.ravel(), nans(n * k, dtype), nans(n * k, dtype), nans(n * k, dtype),
+        nans(n * k, dtype), nans(n * k, dtype), center, istd, s_off, params, g_off, p_off, keys, constants(dtype),
+        table, n, k, activation, MODES[mode], rate, alpha_dropout, d, 2 * n_layers + layer, *RRELU_BOUNDS,
+    )[1:6]
+    xhat = (Y.astype(np.float64) - center) * istd[s_off:].astype(np.float64)
+    assert_close(H.reshape(n, k), xhat, dtype)
+    gamma, beta = params[g_off : g_off + k].astype(np.float64), params[g_off + k : g_off + 2 * k].astype(np.float64)
+    y = gamma * xhat + beta
+    assert_close(Out.reshape(n, k), y, dtype)
+    kwargs = dict(alpha=ACT_ALPHA, prelu=params[p_off : p_off + k], slopes=np.full((n, k), np.mean(RRELU_BOUNDS)))
+    if activation == C.RRELU and MODES[mode] == C.TRAINING:
+        kwargs["slopes"] = cpu_slopes(keys, k, 2 * n_layers + layer, dtype)
+        assert_array_equal(S.reshape(n, k), kwargs["slopes"])
+    else:
+        assert np.isnan(S).all(), "slopes written outside RReLU training"
+    h = reft.activate(NAMES[activation], y, **kwargs)
+    if rate > 0:
+        mask = cpu_mask(keys, k, rate, alpha_dropout, d, dtype)
+        assert_array_equal(M.reshape(n, k), mask)
+        keep = mask != 0
+        h = reft.alpha_dropout(h, keep, rate) if alpha_dropout else reft.inverted_dropout(h, keep, rate)
+    else:
+        assert np.isnan(M).all(), "mask written without dropout"
+    assert_close(A.reshape(n, k), h, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
+def test_batch_norm_backward(masked, dtype):
+    """The sums kernel (gamma's and beta's gradients) then the input gradient, with sample weights."""
+    n, k, g_off, s_off = 5, 3, 4, 1
+    dY, sw, order, start, weights = bn_batch(dtype, n, k)
+    rng = np.random.default_rng(7)
+    H = rng.normal(size=(n, k)).astype(dtype)
+    M = (rng.uniform(size=(n, k)) < 0.6).astype(dtype) * dtype(1.5)
+    params = rng.uniform(-0.8, 0.8, g_off + 2 * k + 1).astype(dtype)
+    istd = np.r_[9.0, rng.uniform(0.5, 2.0, k)].astype(dtype)
+    D = cuda.to_device(dY.ravel())
+    grad, sums = cuda.to_device(nans(g_off + 2 * k + 1, dtype)), cuda.to_device(nans(2 * k + 1, dtype))
+    dev = [cuda.to_device(np.ascontiguousarray(a)) for a in (M.ravel(), H.ravel(), sw, order, params, istd)]
+    BN.batch_norm_backward_sums[K.blocks(k), THREADS](
+        D, dev[0], dev[1], n, k, masked, dev[2], dev[3], start, grad, g_off, sums, constants(dtype)
+    )
+    BN.batch_norm_backward[K.blocks(n * k), THREADS](
+        D, dev[0], dev[1], n, k, masked, dev[2], dev[3], start, dev[4], g_off, dev[5], s_off, sums
+    )
+    dz = dY.astype(np.float64) * (M if masked else 1.0)
+    gamma = params[g_off : g_off + k].astype(np.float64)
+    dx, dgamma, dbeta = reft.batch_norm_backward(dz, H.astype(np.float64), gamma, istd[s_off:], weights)
+    out = grad.copy_to_host()
+    assert_close(out[g_off : g_off + k], dgamma, dtype)
+    assert_close(out[g_off + k : g_off + 2 * k], dbeta, dtype)
+    assert np.isnan(np.r_[out[:g_off], out[g_off + 2 * k :]]).all()
+    assert_close(D.copy_to_host().reshape(n, k), dx, dtype)
 
 
 # -- matrix products -------------------------------------------------------------------------
