@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from numpy.testing import assert_allclose
 
 pytest.importorskip("numba.cuda")
@@ -26,7 +27,8 @@ y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
 y_reg = np.c_[np.abs(X[:, 0]), X[:, 1]]
 BASE = dict(hidden_layer_sizes=(4,), max_iter=2, batch_size=4, random_state=0)
 
-#: (estimator, parameters, dtype) fitted on both backends.
+#: (estimator, parameters, dtype) fitted on both backends; ``csr=True`` fits on
+#: a CSR matrix (see :func:`fit_args`).
 CONFIGS = [
     ("MLPClassifier", dict(activation="relu", solver="adam"), "float64"),
     ("MLPClassifier", dict(activation="elu", solver="nadam", l1=0.01, clipnorm=0.1), "float64"),
@@ -34,18 +36,31 @@ CONFIGS = [
     ("MLPRegressor", dict(activation="tanh", solver="rmsprop", max_norm=0.5), "float64"),
     ("MLPRegressor", dict(solver="lbfgs"), "float64"),
     ("MLPClassifier", dict(activation="relu", solver="adam"), "float32"),
+    ("MLPClassifier", dict(csr=True, hidden_layer_sizes=(4, 3), dropout=(0.2, 0.3), solver="adam"), "float64"),
+    ("MLPRegressor", dict(csr=True, activation="rrelu", dropout=0.3, solver="sgd"), "float32"),
+    ("MLPClassifier", dict(hidden_layer_sizes=(4, 3), activation="prelu", diagnostics=True, dropout=0.2,
+                           clipvalue=0.5), "float64"),
+    ("MLPRegressor", dict(activation="relu", diagnostics=True, solver="adam"), "float32"),
 ]
+
+
+def fit_args(name, params, dtype):
+    """``(estimator parameters, X, y)`` of a config; ``csr`` zeroes small entries of ``X``, stored as CSR."""
+    params = dict(params)
+    data = X.astype(dtype)
+    if params.pop("csr", False):
+        data = sp.csr_matrix(np.where(np.abs(data) > 0.5, data, 0))
+    return params, data, y_reg if name == "MLPRegressor" else y
 
 CHILD = r"""
 import pickle, sys, warnings
 import numpy as np
 warnings.simplefilter("ignore")
 import skdeep
-configs, X, y, y_reg, base = pickle.load(open(sys.argv[1], "rb"))
+fits, base = pickle.load(open(sys.argv[1], "rb"))
 models = []
-for name, params, dtype in configs:
-    target = y_reg if name == "MLPRegressor" else y
-    model = getattr(skdeep, name)(device="cuda", **base, **params).fit(X.astype(dtype), target)
+for name, params, data, target in fits:
+    model = getattr(skdeep, name)(device="cuda", **{**base, **params}).fit(data, target)
     models.append(model)
 pickle.dump(models, open(sys.argv[1], "wb"))
 """
@@ -55,7 +70,7 @@ pickle.dump(models, open(sys.argv[1], "wb"))
 def cuda_models(tmp_path_factory):
     path = tmp_path_factory.mktemp("cuda") / "models.pkl"
     with open(path, "wb") as f:
-        pickle.dump((CONFIGS, X, y, y_reg, BASE), f)
+        pickle.dump(([(c[0], *fit_args(*c)) for c in CONFIGS], BASE), f)
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", SKDEEP_CUDA_SIMULATOR="1")
     done = subprocess.run([sys.executable, "-c", CHILD, str(path)], env=env, capture_output=True,
                           text=True, timeout=600)
@@ -69,17 +84,24 @@ def cuda_models(tmp_path_factory):
 def test_cuda_fit_matches_the_cpu_backend(cuda_models, index):
     name, params, dtype = CONFIGS[index]
     gpu = cuda_models[index]
-    target = y_reg if name == "MLPRegressor" else y
+    params, data, target = fit_args(name, params, dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cpu = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}[name](
-            device="cpu", **BASE, **params).fit(X.astype(dtype), target)
+            device="cpu", **{**BASE, **params}).fit(data, target)
     tol = dict(rtol=1e-4, atol=1e-6) if dtype == "float32" else dict(rtol=1e-9, atol=1e-12)
     for got, want in zip(gpu.coefs_ + gpu.intercepts_, cpu.coefs_ + cpu.intercepts_):
         assert type(got) is np.ndarray and got.dtype == np.dtype(dtype)
         assert_allclose(got, want, **tol)
+    # the per-epoch history, with diagnostics=True its per-layer statistics
+    gpu_history, cpu_history = getattr(gpu, "history_", []), getattr(cpu, "history_", [])  # none for lbfgs
+    assert [record.keys() for record in gpu_history] == [record.keys() for record in cpu_history]
+    for got, want in zip(gpu_history, cpu_history):
+        for key, value in want.items():
+            if key != "time" and value is not None:
+                assert_allclose(got[key], value, **tol, err_msg=key)
     # trained on the (simulated) GPU, unpickled and predicting here on the CPU
-    assert_allclose(gpu.predict(X.astype(dtype)), cpu.predict(X.astype(dtype)), **tol)
+    assert_allclose(gpu.predict(data), cpu.predict(data), **tol)
 
 
 def test_cuda_without_a_gpu_names_the_install_command():
