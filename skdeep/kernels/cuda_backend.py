@@ -12,7 +12,8 @@ only NumPy arrays.
 
 Sparse (CSR) training data goes to the device as its three CSR arrays and
 stays sparse; per batch :func:`skdeep.kernels.cuda.sparse.gather_csr` writes
-the batch's rows into the dense batch buffer (prediction densifies chunks of
+the batch's rows into the dense batch buffer, so the matrix is never densified
+as a whole (but L-BFGS's one batch is all rows; prediction densifies chunks of
 rows on the host). ``diagnostics=True`` accumulates its per-layer statistics
 on the device (:mod:`skdeep.kernels.cuda.diagnostics`) and reads them back
 once per epoch.
@@ -22,9 +23,9 @@ before any training: batch normalization.
 
 Same seed, same model: initialization and batch order are drawn on the host
 as for the CPU, and dropout masks and RReLU slopes use the CPU's
-counter-based generator on the same row keys (:func:`row_hashes`), so the
-two backends differ only by floating-point rounding (summation order of the
-matrix products and reductions).
+counter-based generator on the same row keys (:func:`row_hashes`,
+:func:`csr_row_hashes`), so the two backends differ only by floating-point
+rounding (summation order of the matrix products and reductions).
 """
 
 import numpy as np
@@ -396,7 +397,9 @@ class CUDABackend(Backend):
         if isinstance(X, _backend.Data):
             d = int(X.dense.shape[1])
             # an all-zero matrix stores no entries: its empty arrays stayed on the host
-            values, indices = (a if _is_device(a) else cuda.device_array(1, a.dtype) for a in (X.values, X.indices))
+            values, indices = (
+                a if _is_device(a) else cuda.device_array(1, a.dtype) for a in (X.values, X.indices)
+            )
             S.gather_csr[max(n, 1), THREADS](
                 values, indices, X.indptr, order, start, n, d, ws.x, hashes, seed, ws.keys, with_keys, ws.constants
             )

@@ -73,7 +73,7 @@ def activation_stats(Z, S, params, p_off, n, k, act, diag, layer, unit_start, K,
 
 @cuda.jit
 def gradient_norms(grad, bounds, first, diag, state):
-    """One block per hidden layer ``l = first + blockIdx``: ``diag[l, 3] += ||grad W_l|| / sum(w)``, ``diag[l, 4] += 1``.
+    """Per hidden layer ``l >= first`` (one block each): ``diag[l, 3] += ||grad W_l|| / sum(w)``, ``diag[l, 4] += 1``.
 
     ``grad[bounds[2l]:bounds[2l + 1]]`` is layer ``l``'s raw weight
     gradient (before penalties and the division by the batch's weight sum
