@@ -17,11 +17,16 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from numpy.testing import assert_allclose
 
 pytest.importorskip("numba.cuda")
 
+from numba import njit  # noqa: E402
+
 from skdeep import MLPClassifier, MLPRegressor, _device  # noqa: E402
+from skdeep._backend import Data  # noqa: E402
+from skdeep.kernels.cpu import _row_keys  # noqa: E402
 
 rng = np.random.RandomState(0)
 X = rng.randn(10, 3)
@@ -30,7 +35,8 @@ y_reg = np.c_[np.abs(X[:, 0]), X[:, 1]]
 W = rng.rand(10) + 0.5  # sample weights
 BASE = dict(hidden_layer_sizes=(4,), max_iter=2, batch_size=4, random_state=0)
 
-#: (estimator, parameters, dtype[, fit keywords]) fitted on both backends; parameters override BASE.
+#: (estimator, parameters, dtype) fitted on both backends, parameters overriding BASE; ``csr=True``
+#: fits on a CSR matrix, ``weighted=True`` with the sample weights ``W`` (see :func:`fit_args`).
 CONFIGS = [
     ("MLPClassifier", dict(activation="relu", solver="adam"), "float64"),
     ("MLPClassifier", dict(activation="elu", solver="nadam", l1=0.01, clipnorm=0.1), "float64"),
@@ -39,16 +45,30 @@ CONFIGS = [
     ("MLPRegressor", dict(solver="lbfgs"), "float64"),
     ("MLPClassifier", dict(activation="relu", solver="adam"), "float32"),
     ("MLPClassifier", dict(activation="prelu", input_dropout=0.2, dropout=0.1, solver="adamw"), "float32"),
+    ("MLPClassifier", dict(csr=True, hidden_layer_sizes=(4, 3), activation="prelu", dropout=(0.2, 0.3),
+                           diagnostics=True, clipvalue=0.5), "float64"),
+    ("MLPRegressor", dict(csr=True, activation="rrelu", dropout=0.3, diagnostics=True, solver="sgd"), "float32"),
     ("MLPClassifier", dict(batch_norm="before", hidden_layer_sizes=(4, 3), activation="prelu", solver="adam",
-                           max_iter=1), "float64", dict(sample_weight=W)),
+                           max_iter=1, weighted=True), "float64"),
     ("MLPClassifier", dict(batch_norm="after", batch_norm_input=True, dropout=0.3, input_dropout=0.2,
-                           activation="tanh", solver="sgd"), "float64", dict(sample_weight=W)),
+                           activation="tanh", solver="sgd", weighted=True), "float64"),
     ("MLPClassifier", dict(batch_norm="before", batch_norm_input=True, hidden_layer_sizes=(4, 3), n_frozen_layers=1,
                            activation="rrelu", solver="sgd", max_iter=1), "float32"),
     ("MLPRegressor", dict(batch_norm="after", batch_norm_input=True, solver="lbfgs", max_iter=1), "float64"),
 ]
 
 BATCH_NORM_PARTS = ("batch_norm_gamma_", "batch_norm_beta_", "batch_norm_moving_mean_", "batch_norm_moving_var_")
+
+
+def fit_args(name, params, dtype):
+    """``(estimator parameters, X, y, fit keywords)`` of a config; ``csr`` zeroes small entries of ``X``, as CSR."""
+    params = dict(params)
+    data = X.astype(dtype)
+    if params.pop("csr", False):
+        data = sp.csr_matrix(np.where(np.abs(data) > 0.5, data, 0))
+    fit = dict(sample_weight=W) if params.pop("weighted", False) else {}
+    return params, data, y_reg if name == "MLPRegressor" else y, fit
+
 
 CHILD = r"""
 import pickle, sys, warnings
@@ -61,23 +81,22 @@ from skdeep import _device
 from skdeep.kernels import cuda_backend
 launches = set()
 cuda_launches.record(launches)
-configs, X, y, y_reg, base, cpu_model = pickle.load(open(sys.argv[1], "rb"))
+fits, base, cpu_model = pickle.load(open(sys.argv[1], "rb"))
 models, outputs = [], []
-for name, params, dtype, *fit in configs:
-    target = y_reg if name == "MLPRegressor" else y
-    model = getattr(skdeep, name)(device="cuda", **{**base, **params}).fit(X.astype(dtype), target, **(fit or [{}])[0])
+for name, params, data, target, fit in fits:
+    model = getattr(skdeep, name)(device="cuda", **{**base, **params}).fit(data, target, **fit)
     models.append(model)
 # predict on the (simulated) device, in chunks of 4 rows
 _device.PREDICT_MIN_ROWS, cuda_backend.PREDICT_CHUNK = 1, 4
-for model in models:
-    Xd = X.astype(model.coefs_[0].dtype)
-    out = {"predict": model.predict(Xd)}
+for model, (_, _, data, _, _) in zip(models, fits):
+    out = {"predict": model.predict(data)}
     if hasattr(model, "predict_proba"):
-        out["predict_proba"] = model.predict_proba(Xd)
+        out["predict_proba"] = model.predict_proba(data)
     if np.any(model.dropout) and hasattr(model, "predict_proba_mc"):
-        out["predict_proba_mc"] = model.predict_proba_mc(Xd, n_samples=3, random_state=0)
+        out["predict_proba_mc"] = model.predict_proba_mc(data, n_samples=3, random_state=0)
     outputs.append(out)
 # a CPU-trained model continues on the device
+X, y = fits[0][2:4]
 cpu_model.set_params(device="cuda", warm_start=True).fit(X, y)
 cpu_model.partial_fit(X, y)
 pickle.dump((models, outputs, launches, cpu_model), open(sys.argv[1], "wb"))
@@ -88,7 +107,7 @@ pickle.dump((models, outputs, launches, cpu_model), open(sys.argv[1], "wb"))
 def cuda_models(tmp_path_factory):
     path = tmp_path_factory.mktemp("cuda") / "models.pkl"
     with open(path, "wb") as f:
-        pickle.dump((CONFIGS, X, y, y_reg, BASE, _cpu_model()), f)
+        pickle.dump(([(c[0], *fit_args(*c)) for c in CONFIGS], BASE, _cpu_model()), f)
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", SKDEEP_CUDA_SIMULATOR="1")
     done = subprocess.run([sys.executable, "-c", CHILD, str(path), os.path.dirname(__file__)], env=env,
                           capture_output=True,
@@ -106,13 +125,13 @@ def _cpu_model():
 @pytest.mark.parametrize("index", range(len(CONFIGS)),
                          ids=[f"{c[0]}-{c[2]}-{'-'.join(map(str, c[1].values()))}" for c in CONFIGS])
 def test_cuda_fit_matches_the_cpu_backend(cuda_models, index):
-    name, params, dtype, *fit = CONFIGS[index]
+    name, params, dtype = CONFIGS[index]
     gpu = cuda_models[0][index]
-    target = y_reg if name == "MLPRegressor" else y
+    params, data, target, fit = fit_args(name, params, dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cpu = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}[name](
-            device="cpu", **{**BASE, **params}).fit(X.astype(dtype), target, **(fit or [{}])[0])
+            device="cpu", **{**BASE, **params}).fit(data, target, **fit)
     tol = dict(rtol=1e-4, atol=1e-6) if dtype == "float32" else dict(rtol=1e-9, atol=1e-12)
     arrays = ("coefs_", "intercepts_", "prelu_alpha_", *BATCH_NORM_PARTS)
     got_all = [a for attribute in arrays for a in getattr(gpu, attribute, [])]
@@ -123,16 +142,22 @@ def test_cuda_fit_matches_the_cpu_backend(cuda_models, index):
         assert_allclose(got, want, **tol)
     if params.get("batch_norm") or params.get("batch_norm_input"):  # the statistics moved during the fit
         assert not np.allclose(np.concatenate(gpu.batch_norm_moving_var_), 1.0)
+    # the per-epoch history, with diagnostics=True its per-layer statistics
+    gpu_history, cpu_history = getattr(gpu, "history_", []), getattr(cpu, "history_", [])  # none for lbfgs
+    assert [record.keys() for record in gpu_history] == [record.keys() for record in cpu_history]
+    for got, want in zip(gpu_history, cpu_history):
+        for key, value in want.items():
+            if key != "time" and value is not None:
+                assert_allclose(got[key], value, **tol, err_msg=key)
     # trained on the (simulated) GPU, unpickled and predicting here on the CPU
-    Xd = X.astype(dtype)
-    assert_allclose(gpu.predict(Xd), cpu.predict(Xd), **tol)
+    assert_allclose(gpu.predict(data), cpu.predict(data), **tol)
     # predicted on the device, in chunks
     device = cuda_models[1][index]
-    assert_allclose(device["predict"], cpu.predict(Xd), **tol)
+    assert_allclose(device["predict"], cpu.predict(data), **tol)
     if "predict_proba" in device:
-        assert_allclose(device["predict_proba"], cpu.predict_proba(Xd), **tol)
+        assert_allclose(device["predict_proba"], cpu.predict_proba(data), **tol)
     if "predict_proba_mc" in device:
-        mean, std = cpu.predict_proba_mc(Xd, n_samples=3, random_state=0)
+        mean, std = cpu.predict_proba_mc(data, n_samples=3, random_state=0)
         assert_allclose(device["predict_proba_mc"][0], mean, **tol)
         # the std is sqrt(E[p^2] - E[p]^2): the rounding of the difference shows at its square root
         assert_allclose(device["predict_proba_mc"][1], std, rtol=tol["rtol"], atol=np.sqrt(tol["atol"]))
@@ -193,6 +218,8 @@ FLOAT64_BY_DESIGN = {
     "kernels.output_loss_delta": "per-row losses are float64, as the CPU's",
     "kernels.loss_reduce": "the loss and penalty sums are float64, as the CPU's",
     "reductions.penalty_partials": "the penalty sums are float64, as the CPU's",
+    "diagnostics.activation_stats": "diagnostics are float64 sums, as the CPU's",
+    "diagnostics.gradient_norms": "diagnostics are float64 sums, as the CPU's",
 }
 
 #: PTX arithmetic on float64 operands.
@@ -239,6 +266,27 @@ def test_cuda_kernels_under_the_simulator():
     summary = done.stdout.strip().splitlines()[-1]
     assert " passed" in summary and "skipped" not in summary, tail
 
+
+@njit
+def cpu_row_keys(Xd, Xv, Xi, Xp, sparse, rows, seed, keys):
+    _row_keys(Xd, Xv, Xi, Xp, sparse, rows, seed, keys)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_csr_row_hashes_give_the_cpu_row_keys(dtype):
+    from skdeep.kernels import cuda_backend
+
+    dense = np.random.RandomState(1).randn(37, 11).astype(dtype)
+    dense[np.abs(dense) < 1.0] = 0.0
+    dense[5] = 0.0  # an empty row
+    matrix = sp.csr_matrix(dense)
+    matrix.data[0] = 0.0  # an explicit zero, skipped as in the dense rows
+    data = Data.from_matrix(matrix, dtype)
+    hashes = cuda_backend.csr_row_hashes(data.values, data.indices, data.indptr, chunk=8)
+    assert np.array_equal(hashes, cuda_backend.row_hashes(matrix.toarray()))
+    keys = np.empty(37, dtype=np.uint64)
+    cpu_row_keys(*data, np.arange(37), 12345, keys)
+    assert np.array_equal(cuda_backend._mix(hashes ^ np.uint64(12345)), keys)
 
 
 def test_cuda_without_a_gpu_names_the_install_command():

@@ -19,6 +19,7 @@ hence the tiny shapes.
 from types import SimpleNamespace
 
 import numpy as np
+import scipy.sparse as sp
 import pytest
 from numba import njit
 from numpy.testing import assert_allclose, assert_array_equal
@@ -42,7 +43,9 @@ from skdeep.kernels import cpu  # noqa: E402
 from skdeep.kernels import cuda_backend as backend  # noqa: E402
 from skdeep.kernels.cpu.activations import rrelu_slopes  # noqa: E402
 from skdeep.kernels.cuda import batch_norm as BN  # noqa: E402
+from skdeep.kernels.cuda import diagnostics as Dg  # noqa: E402
 from skdeep.kernels.cuda import kernels as K  # noqa: E402
+from skdeep.kernels.cuda import sparse as Sp  # noqa: E402
 from skdeep.kernels.cuda import reductions as R  # noqa: E402
 from skdeep.kernels.cuda._shim import SIMULATOR, THREADS, cuda  # noqa: E402
 
@@ -178,6 +181,38 @@ def test_gather(dtype, with_keys):
         assert_array_equal(keys, expected)
     else:
         assert_array_equal(keys, np.full(n, 7, dtype=np.uint64))
+
+
+@pytest.mark.parametrize("with_keys", [True, False], ids=["keys", "no_keys"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_gather_csr(dtype, with_keys):
+    rng = np.random.default_rng(1)
+    n_rows, d = 6, 40  # wider than the simulator's block, so threads loop over columns
+    X = rng.normal(size=(n_rows, d)).astype(dtype)
+    X[rng.random(X.shape) < 0.8] = 0.0
+    X[3] = 0.0  # an empty row
+    matrix = sp.csr_matrix(X)
+    # a duplicate entry: CSR semantics add it to the stored one
+    indptr = matrix.indptr.astype(np.int64)
+    row = 1
+    at = indptr[row]
+    values = np.insert(matrix.data, at, dtype(0.5))
+    indices = np.insert(matrix.indices.astype(np.int64), at, 7)
+    indptr[row + 1 :] += 1
+    X[row, 7] += dtype(0.5)
+    order = np.array([4, 3, 1, 0, 5, 2], dtype=np.int64)
+    start, n, seed = 1, 3, 999
+    hashes = backend.row_hashes(X)
+    keys = np.full(n, 7, dtype=np.uint64)
+    Xb, _, _, keys = run(
+        Sp.gather_csr, n * THREADS, values, indices, indptr, order, start, n, d, nans(n * d + 3, dtype), hashes,
+        seed, keys, with_keys, constants(dtype),
+    )[7:11]
+    rows = order[start : start + n]
+    assert_close(Xb[: n * d].reshape(n, d), X[rows].astype(np.float64), dtype)
+    assert np.isnan(Xb[n * d :]).all()
+    want = backend._mix(hashes[rows] ^ np.uint64(seed)) if with_keys else np.full(n, 7, dtype=np.uint64)
+    assert_array_equal(keys, want)
 
 
 # -- forward ----------------------------------------------------------------------------
@@ -816,8 +851,59 @@ def test_gemm(ta, tb, path, dtype):
     assert np.isnan(np.r_[out[:c_off], out[c_off + M * N :]]).all()
 
 
-def test_every_kernel_has_a_test():
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("activation", [C.RELU, C.PRELU, C.RRELU, C.TANH], ids=lambda a: NAMES[a])
+def test_activation_stats(activation, dtype):
+    n, k, layer, unit_start, p_off = 3, 40, 1, 2, 4  # two blocks of units in the simulator
+    rng = np.random.default_rng(activation)
+    Z = rng.normal(size=(n, k)).astype(dtype)
+    S = rng.uniform(*RRELU_BOUNDS, (n, k)).astype(dtype)
+    params = rng.uniform(0.05, 0.5, p_off + k).astype(dtype)
+    diag = rng.uniform(0, 1, (3, unit_start + k + 1))
+    diag[-1] = -1.0  # the unit maxima so far
+    diag[-1, unit_start] = 50.0  # a maximum the batch does not beat
+    before = diag.copy()
+    out = run(Dg.activation_stats, k, Z.ravel(), S.ravel(), params, p_off, n, k, activation, diag, layer,
+              unit_start, constants(dtype), state())[7]
+    slopes = S if activation == C.RRELU else np.full((n, k), np.mean(RRELU_BOUNDS))
+    a = reft.activate(NAMES[activation], Z.astype(np.float64), alpha=ACT_ALPHA, prelu=params[p_off:], slopes=slopes)
+    a = a.astype(dtype).astype(np.float64)
+    want = before.copy()
+    want[layer, :3] += [a.sum(), (a * a).sum(), n * k]
+    want[-1, unit_start : unit_start + k] = np.maximum(before[-1, unit_start : unit_start + k], a.max(axis=0))
+    assert_close(out, want, np.float64 if dtype == np.float64 else dtype)
+    stopped = run(Dg.activation_stats, k, Z.ravel(), S.ravel(), params, p_off, n, k, activation, before.copy(),
+                  layer, unit_start, constants(dtype), state(stopped=True))[7]
+    assert_array_equal(stopped, before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_gradient_norms(dtype):
+    rng = np.random.default_rng(5)
+    grad = rng.normal(size=120).astype(dtype)
+    bounds = np.array([0, 12, 12, 90, 95, 110], dtype=np.int64)  # three layers' weights; layer 0 frozen
+    diag = rng.uniform(0, 1, (4, 6))
+    before = diag.copy()
+    s = state()
+    s[K.S_SW_SUM] = 2.5
+    out = cuda.to_device(diag)
+    Dg.gradient_norms[2, THREADS](cuda.to_device(grad), cuda.to_device(bounds), 1, out, cuda.to_device(s))
+    want = before.copy()
+    for layer in (1, 2):
+        g = grad[bounds[2 * layer] : bounds[2 * layer + 1]].astype(np.float64)
+        want[layer, 3] += np.sqrt(g @ g) / 2.5
+        want[layer, 4] += 1.0
+    assert_close(out.copy_to_host(), want, np.float64)
+    out = cuda.to_device(before)
+    Dg.gradient_norms[2, THREADS](cuda.to_device(grad), cuda.to_device(bounds), 1, out,
+                                  cuda.to_device(state(stopped=True)))
+    assert_array_equal(out.copy_to_host(), before)
+
+
+def test_every_kernel_has_a_test(request):
     """Runs last: every kernel of ``skdeep.kernels.cuda`` was launched by a test above (simulator only)."""
     if not SIMULATOR:
         pytest.skip("launches are recorded in the simulator")
+    if request.config.getoption("keyword") or request.config.getoption("markexpr"):
+        pytest.skip("only some of the tests ran")
     assert {location for location, _ in LAUNCHES} == set(cuda_launches.kernels())

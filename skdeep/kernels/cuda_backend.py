@@ -10,20 +10,24 @@ host reads the device once per epoch (its loss sum and batch count). The
 parameters come back to the host after every epoch, so the fitted model holds
 only NumPy arrays.
 
-Batch normalization (before or after the activation, and on the input) runs
-on the device too (:mod:`skdeep.kernels.cuda.batch_norm`): the moving
-statistics live on the device during a fit and come back with the
-parameters after every epoch.
+Sparse (CSR) training data goes to the device as its three CSR arrays and
+stays sparse; per batch :func:`skdeep.kernels.cuda.sparse.gather_csr` writes
+the batch's rows into the dense batch buffer, so the matrix is never densified
+as a whole (but L-BFGS's one batch is all rows; prediction densifies chunks of
+rows on the host). ``diagnostics=True`` accumulates its per-layer statistics
+on the device (:mod:`skdeep.kernels.cuda.diagnostics`) and reads them back
+once per epoch.
 
-What the CPU backend supports and this one refuses, with a ``ValueError``
-before any training: sparse training input (prediction densifies chunks)
-and per-layer diagnostics.
+Batch normalization (before or after the activation, and on the input)
+runs on the device too (:mod:`skdeep.kernels.cuda.batch_norm`): the moving
+statistics live on the device during a fit and come back with the
+parameters after every epoch. Every option of the CPU backend trains here.
 
 Same seed, same model: initialization and batch order are drawn on the host
 as for the CPU, and dropout masks and RReLU slopes use the CPU's
-counter-based generator on the same row keys (:func:`row_hashes`), so the
-two backends differ only by floating-point rounding (summation order of the
-matrix products and reductions).
+counter-based generator on the same row keys (:func:`row_hashes`,
+:func:`csr_row_hashes`), so the two backends differ only by floating-point
+rounding (summation order of the matrix products and reductions).
 """
 
 import numpy as np
@@ -32,8 +36,10 @@ from skdeep import _backend
 from skdeep._backend import Backend, EpochResult
 from skdeep.kernels import codes as C
 from skdeep.kernels.cuda import batch_norm as BN
+from skdeep.kernels.cuda import diagnostics as D
 from skdeep.kernels.cuda import kernels as K
 from skdeep.kernels.cuda import reductions as R
+from skdeep.kernels.cuda import sparse as S
 from skdeep.kernels.cuda._shim import THREADS, cuda
 from skdeep.kernels.cuda.matmul import Gemm
 
@@ -66,6 +72,29 @@ def row_hashes(X, chunk=4096):
         hashed = _mix(rows.view(np.uint64) ^ salt)
         hashed[rows == 0.0] = 0
         out[start : start + chunk] = hashed.sum(axis=1, dtype=np.uint64)
+    return out
+
+
+def csr_row_hashes(values, indices, indptr, chunk=4096):
+    """:func:`row_hashes` of a CSR matrix, from its stored entries, ``chunk`` rows at a time.
+
+    The sum (mod 2^64) over row ``i``'s stored nonzeros ``p`` of
+    ``mix(bits(values[p]) ^ (indices[p] + 1) * golden)``, as the CPU's
+    ``_row_keys`` on CSR input; the matrix is never densified.
+    """
+    n = indptr.shape[0] - 1
+    out = np.empty(n, dtype=np.uint64)
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        first, last = int(indptr[start]), int(indptr[stop])
+        stored = np.asarray(values[first:last], dtype=np.float64)
+        columns = np.asarray(indices[first:last], dtype=np.uint64) + np.uint64(1)
+        hashed = _mix(stored.view(np.uint64) ^ (columns * _GOLDEN))
+        hashed[stored == 0.0] = 0
+        running = np.zeros(last - first + 1, dtype=np.uint64)
+        np.cumsum(hashed, dtype=np.uint64, out=running[1:])
+        bounds = indptr[start : stop + 1] - first
+        out[start:stop] = running[bounds[1:]] - running[bounds[:-1]]
     return out
 
 
@@ -157,13 +186,9 @@ SUPPORTED_ACTIVATIONS = (
 SUPPORTED_OUTPUTS = (C.SQUARED_ERROR, C.POISSON, C.BINARY_LOG_LOSS, C.MULTICLASS_LOG_LOSS, C.HIDDEN_ACTIVATION)
 
 
-def check_network(network, sparse=False):
+def check_network(network):
     """Raise ``ValueError`` for what the CUDA backend refuses (see the module's docstring)."""
     iopt = network.iopt
-    if sparse:
-        raise ValueError(
-            "device='cuda' trains on dense input only; densify X (X.toarray()) or use device='cpu'."
-        )
     if iopt[C.IO_ACTIVATION] not in SUPPORTED_ACTIVATIONS:
         raise ValueError(f"unknown activation code {iopt[C.IO_ACTIVATION]}")
     if iopt[C.IO_OUTPUT] not in SUPPORTED_OUTPUTS:
@@ -219,6 +244,7 @@ class Workspace:
         self.bounds = cuda.to_device(_tensor_bounds(network))
         self.everything = cuda.to_device(np.array([0, network.n_params], dtype=np.int64))
         self.arange = None
+        self.weight_bounds = None
 
     def _batch_norm_buffers(self, network, capacity, empty):
         """Batch norm's ``xhat`` per hidden layer and of the input, ``istd`` (laid out as the statistics), a centre and sums."""
@@ -237,6 +263,16 @@ def _tensor_bounds(network):
     for _, vector, start, shape in network.parts():
         if vector == 0:
             bounds += [int(start), int(start) + int(np.prod(shape))]
+    return np.array(bounds, dtype=np.int64)
+
+
+def _weight_bounds(network):
+    """``[start, stop]`` of every hidden layer's weight matrix ``W_l`` (below the output layer), flattened."""
+    units, offsets = network.units, network.offsets
+    bounds = []
+    for layer in range(len(units) - 2):
+        start = int(offsets[layer, C.L_W])
+        bounds += [start, start + int(units[layer]) * int(units[layer + 1])]
     return np.array(bounds, dtype=np.int64)
 
 
@@ -273,14 +309,12 @@ class CUDABackend(Backend):
             np.copyto(target, source)
 
     def workspace(self, network, capacity, sparse):
-        check_network(network, sparse)
+        check_network(network)
         return Workspace(network, int(capacity))
 
     # -- training ----------------------------------------------------------------
 
     def train_epoch(self, network, data, targets, parameters, optimizer, workspace, epoch):
-        if epoch.diagnostics.shape[0]:
-            raise ValueError("device='cuda' does not record diagnostics; use device='cpu' for diagnostics=True.")
         ws, order = workspace, cuda.to_device(epoch.order)
         n_samples, batch_size = len(epoch.order), int(epoch.batch_size)
         table, products = coefficients(
@@ -293,11 +327,14 @@ class CUDABackend(Backend):
         hashes = self._hashes(network, data)
         first = int(epoch.first_trainable)
         clipping = any(network.fopt[c] > 0 for c in (C.FO_CLIPVALUE, C.FO_CLIPNORM, C.FO_GLOBAL_CLIPNORM))
+        diag = cuda.to_device(epoch.diagnostics) if epoch.diagnostics.shape[0] else None
         for b, start in enumerate(range(0, n_samples, batch_size)):
             n = min(batch_size, n_samples - start)
             self._loss_grad(network, data, targets, parameters.params, ws, order, start, n,
                             C.TRAINING, int(epoch.seed), hashes, first, epoch.alpha, epoch.l1, ws.state,
                             stats=parameters.stats)
+            if diag is not None:
+                self._diagnose(network, parameters.params, ws, n, first, diag)
             final = False
             if clipping:
                 self._clip(network, parameters.params, ws, first, int(optimizer.code))
@@ -316,6 +353,8 @@ class CUDABackend(Backend):
                         int(units[layer + 1]), ws.state, ws.constants,
                     )
         state = ws.state.copy_to_host()
+        if diag is not None:
+            diag.copy_to_host(epoch.diagnostics)
         done = int(state[K.S_N_BATCHES])
         if optimizer.code == C.NADAM and done:
             optimizer.hyperparameters[C.HP_PRODUCT] = products[done - 1]
@@ -350,10 +389,63 @@ class CUDABackend(Backend):
         random = network.dropout.any() or network.iopt[C.IO_ACTIVATION] == C.RRELU
         if not random:
             return None
+        if data.sparse:
+            return self._csr_hashes(data)
         dense = data.dense
         if getattr(dense, "hashes", None) is None:
             dense.hashes = cuda.to_device(row_hashes(dense.host))
         return dense.hashes
+
+    @staticmethod
+    def _csr_hashes(data):
+        """Device row hashes of CSR training data (:func:`csr_row_hashes`), kept on its ``indptr``."""
+        indptr = data.indptr
+        if getattr(indptr, "hashes", None) is None:
+            host = (getattr(a, "host", a) for a in (data.values, data.indices, indptr))
+            indptr.hashes = cuda.to_device(csr_row_hashes(*host))
+        return indptr.hashes
+
+    @staticmethod
+    def _gather(X, order, start, n, ws, seed, hashes):
+        """Rows ``order[start:start + n]`` of ``X`` into ``ws.x`` and, with ``hashes``, their keys.
+
+        ``X`` is a dense device matrix, or the :class:`~skdeep._backend.Data`
+        of CSR training data (gathered by :func:`skdeep.kernels.cuda.sparse.gather_csr`).
+        """
+        with_keys = hashes is not None
+        hashes = hashes if with_keys else ws.keys
+        if isinstance(X, _backend.Data):
+            d = int(X.dense.shape[1])
+            # an all-zero matrix stores no entries: its empty arrays stayed on the host
+            values, indices = (
+                a if _is_device(a) else cuda.device_array(1, a.dtype) for a in (X.values, X.indices)
+            )
+            S.gather_csr[max(n, 1), THREADS](
+                values, indices, X.indptr, order, start, n, d, ws.x, hashes, seed, ws.keys, with_keys, ws.constants
+            )
+        else:
+            d = int(X.shape[1])
+            K.gather[K.blocks(n * d), THREADS](X, order, start, n, ws.x, hashes, seed, ws.keys, with_keys)
+
+    def _diagnose(self, network, params, ws, n, first, diag):
+        """Add one batch's diagnostics to the device array ``diag`` (:mod:`skdeep.kernels.cuda.diagnostics`).
+
+        Runs after the batch's backward pass and before its update: ``ws.z``
+        holds the hidden layers' ``a W + b`` and ``ws.grad`` the raw gradient.
+        """
+        units, offsets = network.units, network.offsets
+        act = int(network.iopt[C.IO_ACTIVATION])
+        n_hidden = len(units) - 2
+        for layer in range(n_hidden):
+            width = int(units[layer + 1])
+            D.activation_stats[K.blocks(width), THREADS](
+                ws.z[layer], ws.slopes[layer], params, int(offsets[layer, C.L_P]), n, width, act, diag, layer,
+                int(offsets[layer, C.L_B] - offsets[0, C.L_B]), ws.constants, ws.state,
+            )
+        if first < n_hidden:
+            if ws.weight_bounds is None:
+                ws.weight_bounds = cuda.to_device(_weight_bounds(network))
+            D.gradient_norms[n_hidden - first, THREADS](ws.grad, ws.weight_bounds, first, diag, ws.state)
 
     def _forward(self, network, X, params, ws, order, start, n, mode, seed, hashes,
                  stats=None, sw=None, first=0, state=None):
@@ -367,11 +459,8 @@ class CUDABackend(Backend):
         n_layers = len(units) - 1
         act = int(network.iopt[C.IO_ACTIVATION])
         alpha_dropout = bool(network.iopt[C.IO_ALPHA_DROPOUT])
-        with_keys = hashes is not None
         d = int(units[0])
-        K.gather[K.blocks(n * d), THREADS](
-            X, order, start, n, ws.x, hashes if with_keys else ws.keys, seed, ws.keys, with_keys
-        )
+        self._gather(X, order, start, n, ws, seed, hashes)
         source = ws.x
         if network.iopt[C.IO_INPUT_BATCH_NORM]:
             source = self._input_batch_norm(network, params, ws, order, start, n, mode, stats, sw, first, state)
@@ -409,8 +498,8 @@ class CUDABackend(Backend):
         bn = network.iopt[C.IO_BATCH_NORM]
         input_bn = bool(network.iopt[C.IO_INPUT_BATCH_NORM])
         sw = targets.sample_weight
-        self._forward(network, data.dense, params, ws, order, start, n, mode, seed, hashes,
-                      stats=stats, sw=sw, first=first, state=state)
+        self._forward(network, data if data.sparse else data.dense, params, ws, order, start, n, mode, seed,
+                      hashes, stats=stats, sw=sw, first=first, state=state)
         k = int(units[-1])
         delta, spare = ws.deltas
         K.output_loss_delta[K.blocks(n), THREADS](
