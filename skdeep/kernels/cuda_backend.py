@@ -247,7 +247,7 @@ class Workspace:
         self.weight_bounds = None
 
     def _batch_norm_buffers(self, network, capacity, empty):
-        """Batch norm's ``xhat`` per hidden layer and of the input, ``istd`` (laid out as the statistics), a centre and sums."""
+        """Batch norm's ``xhat`` per hidden layer and of the input, ``istd`` (as the statistics), centre and sums."""
         units = [int(u) for u in network.units]
         hidden_bn = network.iopt[C.IO_BATCH_NORM] != C.BN_NONE
         self.xhat = [empty(capacity * units[l + 1] if hidden_bn else 1) for l in range(len(units) - 2)]
