@@ -10,6 +10,12 @@ NVVM) but no GPU, and catches typing errors the simulator lets through.
 import importlib
 import pkgutil
 
+#: The simulator runs each CUDA thread as a Python thread while the launching
+#: thread polls them; with Python's default GIL switch interval (5 ms) every
+#: hand-over waits for it to expire. Simulated processes set
+#: ``sys.setswitchinterval(SWITCH_INTERVAL)``, which runs them about 5x faster.
+SWITCH_INTERVAL = 1e-4
+
 
 def kernels():
     """``{location: kernel}`` of every launchable kernel defined in ``skdeep.kernels.cuda``.

@@ -16,6 +16,7 @@ Elsewhere it skips. The simulator runs one Python thread per CUDA thread,
 hence the tiny shapes.
 """
 
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -55,6 +56,7 @@ import cuda_launches  # noqa: E402
 LAUNCHES = set()
 if SIMULATOR:
     cuda_launches.record(LAUNCHES)
+    sys.setswitchinterval(cuda_launches.SWITCH_INTERVAL)
 from skdeep.kernels.cuda.matmul import Gemm  # noqa: E402
 
 # The simulator runs the generator's wrapping uint64 arithmetic on NumPy scalars, which warn.
