@@ -17,7 +17,15 @@ import numpy as np
 
 from skdeep.kernels import codes as C
 from skdeep.kernels.cuda._shim import THREADS, cuda
-from skdeep.kernels.cuda.kernels import K_ACT_ALPHA, K_ZERO, S_STOPPED, S_SW_SUM, activate
+from skdeep.kernels.cuda.kernels import (
+    K_ACT_ALPHA,
+    K_ZERO,
+    S_STOPPED,
+    S_SW_SUM,
+    activate,
+    block_sum_squares,
+    tree_sum,
+)
 
 
 @cuda.jit
@@ -56,17 +64,11 @@ def activation_stats(Z, S, params, p_off, n, k, act, diag, layer, unit_start, K,
         diag[peak_row, unit_start + j] = peak
     s_sum[t] = total
     s_sq[t] = total_sq
-    cuda.syncthreads()
-    width = THREADS // 2
-    while width > 0:
-        if t < width:
-            s_sum[t] += s_sum[t + width]
-            s_sq[t] += s_sq[t + width]
-        cuda.syncthreads()
-        width //= 2
+    block_sum = tree_sum(s_sum, t)
+    block_sq = tree_sum(s_sq, t)
     if t == 0 and not stopped:
-        cuda.atomic.add(diag, (layer, 0), s_sum[0])
-        cuda.atomic.add(diag, (layer, 1), s_sq[0])
+        cuda.atomic.add(diag, (layer, 0), block_sum)
+        cuda.atomic.add(diag, (layer, 1), block_sq)
         if cuda.blockIdx.x == 0:
             diag[layer, 2] += np.float64(n * k)
 
@@ -82,18 +84,7 @@ def gradient_norms(grad, bounds, first, diag, state):
     layer = first + cuda.blockIdx.x
     tid = cuda.threadIdx.x
     partial = cuda.shared.array(THREADS, np.float64)
-    total = 0.0
-    for i in range(bounds[2 * layer] + tid, bounds[2 * layer + 1], THREADS):
-        v = np.float64(grad[i])
-        total += v * v
-    partial[tid] = total
-    cuda.syncthreads()
-    width = THREADS // 2
-    while width > 0:
-        if tid < width:
-            partial[tid] += partial[tid + width]
-        cuda.syncthreads()
-        width //= 2
+    total = block_sum_squares(grad, bounds[2 * layer], bounds[2 * layer + 1], partial, tid)
     if tid == 0 and state[S_STOPPED] == 0.0:
-        diag[layer, 3] += math.sqrt(partial[0]) / state[S_SW_SUM]
+        diag[layer, 3] += math.sqrt(total) / state[S_SW_SUM]
         diag[layer, 4] += 1.0

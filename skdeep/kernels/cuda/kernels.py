@@ -165,6 +165,35 @@ def sign(w, K):
 # -- data -----------------------------------------------------------------------
 
 
+@cuda.jit(device=True)
+def tree_sum(shared, t):
+    """Sum ``shared[:THREADS]`` into ``shared[0]``, then return it to every thread.
+
+    Thread ``t`` has written ``shared[t]``; each step halves the active
+    threads (tree reduction in shared memory; Harris, *Optimizing Parallel
+    Reduction in CUDA*, NVIDIA, 2007). Every thread of the block must call it.
+    """
+    cuda.syncthreads()
+    width = THREADS // 2
+    while width > 0:
+        if t < width:
+            shared[t] += shared[t + width]
+        cuda.syncthreads()
+        width //= 2
+    return shared[0]
+
+
+@cuda.jit(device=True)
+def block_sum_squares(values, start, stop, shared, t):
+    """``sum values[start:stop] ** 2`` in float64 over one block's threads, returned to every thread."""
+    total = 0.0
+    for i in range(start + t, stop, THREADS):
+        v = np.float64(values[i])
+        total += v * v
+    shared[t] = total
+    return tree_sum(shared, t)
+
+
 @cuda.jit
 def gather(X, order, start, n, Xb, hashes, seed, keys, with_keys):
     """``Xb[r] = X[order[start + r]]`` and the rows' random keys ``mix(hash ^ seed)``."""
@@ -345,19 +374,12 @@ def loss_reduce(row_loss, row_w, n, penalty, n_partials, alpha, l1, state, scale
     s_w[t] = b
     s_sq[t] = c
     s_abs[t] = e
-    cuda.syncthreads()
-    width = THREADS // 2
-    while width > 0:
-        if t < width:
-            s_loss[t] += s_loss[t + width]
-            s_w[t] += s_w[t + width]
-            s_sq[t] += s_sq[t + width]
-            s_abs[t] += s_abs[t + width]
-        cuda.syncthreads()
-        width //= 2
+    loss_sum = tree_sum(s_loss, t)
+    total = tree_sum(s_w, t)
+    sq_sum = tree_sum(s_sq, t)
+    abs_sum = tree_sum(s_abs, t)
     if t == 0 and state[S_STOPPED] == 0.0:
-        total = s_w[0]
-        loss = s_loss[0] / total + (0.5 * alpha * s_sq[0] + l1 * s_abs[0]) / total
+        loss = loss_sum / total + (0.5 * alpha * sq_sum + l1 * abs_sum) / total
         state[S_LOSS] = loss
         if math.isnan(loss) or math.isinf(loss):
             state[S_STOPPED] = 1.0
@@ -458,20 +480,9 @@ def segment_factors(grad, bounds, clip, factors, state):
     t = cuda.blockIdx.x
     tid = cuda.threadIdx.x
     partial = cuda.shared.array(THREADS, np.float64)
-    total = 0.0
-    for i in range(bounds[2 * t] + tid, bounds[2 * t + 1], THREADS):
-        v = np.float64(grad[i])
-        total += v * v
-    partial[tid] = total
-    cuda.syncthreads()
-    width = THREADS // 2
-    while width > 0:
-        if tid < width:
-            partial[tid] += partial[tid + width]
-        cuda.syncthreads()
-        width //= 2
+    total = block_sum_squares(grad, bounds[2 * t], bounds[2 * t + 1], partial, tid)
     if tid == 0:
-        norm = math.sqrt(partial[0])
+        norm = math.sqrt(total)
         factors[t] = clip / norm if norm > clip and state[S_STOPPED] == 0.0 else 1.0
 
 

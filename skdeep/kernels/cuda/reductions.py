@@ -17,7 +17,7 @@ Reduction in CUDA*, NVIDIA, 2007).
 import numpy as np
 
 from skdeep.kernels.cuda._shim import SIMULATOR, THREADS, cuda
-from skdeep.kernels.cuda.kernels import K_ZERO
+from skdeep.kernels.cuda.kernels import K_ZERO, tree_sum
 
 #: Rows summed by one thread of :func:`column_partials` (few in the simulator, so tests see several chunks).
 CHUNK_ROWS = 2 if SIMULATOR else 64
@@ -77,14 +77,8 @@ def penalty_partials(params, n_coef, partial):
         ab += abs(v)
     s_sq[t] = sq
     s_abs[t] = ab
-    cuda.syncthreads()
-    width = THREADS // 2
-    while width > 0:
-        if t < width:
-            s_sq[t] += s_sq[t + width]
-            s_abs[t] += s_abs[t + width]
-        cuda.syncthreads()
-        width //= 2
+    sq_sum = tree_sum(s_sq, t)
+    abs_sum = tree_sum(s_abs, t)
     if t == 0:
-        partial[2 * b] = s_sq[0]
-        partial[2 * b + 1] = s_abs[0]
+        partial[2 * b] = sq_sum
+        partial[2 * b + 1] = abs_sum
