@@ -3,8 +3,9 @@
 A thin layer: it allocates the work arrays, canonicalizes every argument and
 calls the compiled entry points of :mod:`skdeep.kernels.cpu` (``layout``,
 ``train_epoch`` — a whole epoch in one call —, ``loss_grad``, ``predict``,
-``predict_mc``). Device arrays are the host arrays, so ``to_device`` and
-``copy`` cost nothing.
+``predict_mc``), each with subnormal numbers flushed to zero
+(:mod:`skdeep.kernels.cpu.subnormals`). Device arrays are the host arrays, so
+``to_device`` and ``copy`` cost nothing.
 
 Canonical arguments keep Numba to one specialization per entry point and
 dtype: the arrays the kernels only read (data, targets, row order, options)
@@ -22,6 +23,7 @@ import numpy as np
 from skdeep._backend import Backend, EpochResult
 from skdeep.kernels import codes
 from skdeep.kernels import cpu as kernels
+from skdeep.kernels.cpu.subnormals import flushing
 
 _LOG = logging.getLogger("skdeep")
 
@@ -120,8 +122,7 @@ class CPUBackend(Backend):
             optimizer.hyperparameters, int(epoch.step), int(epoch.first_trainable), int(epoch.seed),
             *workspace[1:], epoch.diagnostics,
         )
-        self._announce(kernels.train_epoch, args, network.dtype)
-        loss_sum, n_batches, step = kernels.train_epoch(*args)
+        loss_sum, n_batches, step = self._run(kernels.train_epoch, args, network.dtype)
         return EpochResult(float(loss_sum), int(n_batches), int(step))
 
     def loss_grad(self, network, data, targets, parameters, workspace, alpha, l1):
@@ -129,13 +130,11 @@ class CPUBackend(Backend):
             *self._data(data), *self._targets(targets), parameters.params, parameters.stats,
             workspace.grad, *self._network(network), float(alpha), float(l1), 0, *workspace[1:],
         )
-        self._announce(kernels.loss_grad, args, network.dtype)
-        return float(kernels.loss_grad(*args)), workspace.grad
+        return float(self._run(kernels.loss_grad, args, network.dtype)), workspace.grad
 
     def predict(self, network, parameters, data):
         args = (*self._data(data), *self._parameters(parameters), *self._network(network))
-        self._announce(kernels.predict, args, network.dtype)
-        out = kernels.predict(*args)
+        out = self._run(kernels.predict, args, network.dtype)
         return out if out.shape[0] == data.n_samples else None
 
     def predict_mc(self, network, parameters, data, n_passes, seed):
@@ -143,8 +142,7 @@ class CPUBackend(Backend):
             *self._data(data), *self._parameters(parameters), *self._network(network),
             int(n_passes), int(seed),
         )
-        self._announce(kernels.predict_mc, args, network.dtype)
-        mean, std = kernels.predict_mc(*args)
+        mean, std = self._run(kernels.predict_mc, args, network.dtype)
         return (mean, std) if mean.shape[0] == data.n_samples else None
 
     # -- canonical arguments --------------------------------------------------
@@ -171,6 +169,12 @@ class CPUBackend(Backend):
             _read_only(network.units), _read_only(network.iopt), _read_only(network.fopt),
             _read_only(network.dropout),
         )
+
+    def _run(self, dispatcher, args, dtype):
+        """``dispatcher(*args)`` with subnormals flushed to zero (:mod:`skdeep.kernels.cpu.subnormals`)."""
+        self._announce(dispatcher, args, dtype)
+        with flushing():
+            return dispatcher(*args)
 
     def _announce(self, dispatcher, args, dtype):
         """Say once per dtype when ``dispatcher`` must compile for ``args``.

@@ -12,6 +12,7 @@ module                  concept
 :mod:`.constraints`     gradient clipping, max-norm and weight penalties
 :mod:`.linalg`          row gathers, CSR products, elementwise products, reductions
 :mod:`.network`         the composition: forward, backward, epoch, predictions
+:mod:`.subnormals`      subnormal numbers flushed to zero while the kernels run
 ======================  ==========================================================
 
 Activations, losses, optimizers and options arrive as integer codes and small
