@@ -272,11 +272,22 @@ def setup_gemm_floor(X, batch_size):
     return run_epoch, None
 
 
+#: Seconds between two timed calls. After a call, OpenBLAS's worker threads
+#: spin for about 0.1 s (``THREAD_TIMEOUT``, 2^28 cycles by default) before
+#: they sleep, and NumPy, SciPy (whose BLAS Numba calls) and torch each have
+#: their own pool: a call timed right after another library's matrix
+#: products shares the cores with those spinning threads (measured: a float64
+#: batch-256 epoch of skdeep right after a scikit-learn epoch took 0.15-0.19 s,
+#: 0.09 s after a 0.1-0.2 s pause).
+PAUSE_S = 0.2
+
+
 def time_round_robin(runners, max_rounds, budget_s, min_rounds=3):
     """Time calls of each runner, interleaved, and return the times.
 
     Each round calls every runner once, so slow phases of a shared machine
-    hit all of them alike. Rounds stop after ``max_rounds``, or once
+    hit all of them alike; :data:`PAUSE_S` separates the calls, so that no
+    call pays for the one before. Rounds stop after ``max_rounds``, or once
     ``budget_s`` seconds have passed and ``min_rounds`` are done. A runner that
     raises is dropped (empty list).
 
@@ -291,6 +302,7 @@ def time_round_robin(runners, max_rounds, budget_s, min_rounds=3):
         if done >= min_rounds and time.perf_counter() - start_all > budget_s:
             break
         for key, run in list(runners.items()):
+            time.sleep(PAUSE_S)
             start = time.perf_counter()
             try:
                 run()
@@ -561,7 +573,7 @@ def training_sections(impls, data, max_rounds, budget_s):
         "warm-up fit. torch (≈): approximately the same work — nn.Sequential, "
         "CrossEntropyLoss, Adam with weight decay alpha/batch_size on the weights, "
         "a plain Python loop over `torch.randperm` batches. All loops are timed "
-        "interleaved, one epoch each per round. Spread (slowest / fastest epoch "
+        f"interleaved, one epoch each per round, {PAUSE_S} s apart (see `PAUSE_S`). Spread (slowest / fastest epoch "
         f"of a loop) ranged from {min(spreads):.2f}× to {max(spreads):.2f}×; "
         f"large values mean the machine was noisy. Other processes used {others:.0%} "
         "of the CPU while this was timed (0% on an idle machine).",

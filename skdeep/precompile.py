@@ -1,7 +1,7 @@
 """Compile skdeep's kernels ahead of time, into Numba's on-disk cache.
 
-The kernels compile on first use, once per dtype (about a minute on a cold
-cache), then load from disk in every new process. Run this where that minute
+The kernels compile on first use, once per dtype (20 to 40 s on a cold
+cache), then load from disk in every new process. Run this where that time
 should not be spent later — while building a Docker image, or once on each
 kind of Dask worker machine::
 
