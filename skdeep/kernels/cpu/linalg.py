@@ -7,7 +7,7 @@ Dense matrix products go to BLAS through ``np.dot`` in the composition
 import numpy as np
 from numba import njit
 
-from skdeep.kernels.cpu._jit import INNER, REDUCTION
+from skdeep.kernels.cpu._jit import INNER, JIT, REDUCTION
 
 
 @njit(**INNER)
@@ -18,6 +18,18 @@ def _gather_rows(Xd, rows, out):
         i = rows[r]
         for j in range(k):
             out[r, j] = Xd[i, j]
+
+
+@njit(inline="always", **JIT)
+def _copy(src, out):
+    """``out[:, :] = src`` for two arrays of one shape.
+
+    A loop, not a slice assignment: Numba's slice assignment from an array
+    compiles a formatted shape-mismatch message, seconds of a cold start.
+    """
+    for r in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[r, j] = src[r, j]
 
 
 @njit(**INNER)

@@ -28,7 +28,16 @@ from skdeep.kernels.cpu.batch_norm import _batch_norm, _batch_norm_backward
 from skdeep.kernels.cpu.constraints import _clip_gradients, _max_norm, _penalty
 from skdeep.kernels.cpu.dropout import _dropout, _row_keys
 from skdeep.kernels.cpu.layout import _matrix, _rows, _segment, layout
-from skdeep.kernels.cpu.linalg import _add_row, _column_sums, _gather_rows, _multiply, _sparse_dot, _sparse_t_dot, _sum_squares
+from skdeep.kernels.cpu.linalg import (
+    _add_row,
+    _column_sums,
+    _copy,
+    _gather_rows,
+    _multiply,
+    _sparse_dot,
+    _sparse_t_dot,
+    _sum_squares,
+)
 from skdeep.kernels.cpu.optimizers import _advance, _update
 from skdeep.kernels.cpu.outputs import _hidden_output, _output, _output_loss_delta
 
@@ -77,7 +86,7 @@ def _forward(
         input_bn = iopt[C.IO_INPUT_BATCH_NORM] != 0
         if input_bn or (dropping and dropout[0] > 0.0):
             X_in = xin[:n]
-            X_in[:, :] = Ain
+            _copy(Ain, X_in)
             if input_bn:
                 g = offsets[n_layers, C.L_G]
                 s = offsets[n_layers, C.L_S]
@@ -291,7 +300,8 @@ def train_epoch(
     for start in range(0, n_samples, batch_size):
         stop = min(start + batch_size, n_samples)
         rows = batch_rows[: stop - start]
-        rows[:] = order[start:stop]
+        for r in range(stop - start):
+            rows[r] = order[start + r]
         total, sw_sum = _loss_raw_grad(
             Xd, Xv, Xi, Xp, sparse, Y, sw, rows, params, stats, grad, units, offsets,
             iopt, fopt, dropout, first_trainable, seed, bufs, ibufs, keys, dbuf1, dbuf2, diag,
@@ -407,7 +417,7 @@ def predict(Xd, Xv, Xi, Xp, sparse, params, stats, units, iopt, fopt, dropout):
             _hidden_output(Z, b, iopt, fopt)
         else:
             _output(Z, b, iopt[C.IO_OUTPUT])
-        out[start:stop] = Z
+        _copy(Z, out[start:stop])
     return out
 
 
