@@ -152,6 +152,18 @@ def cpu_mask(keys, k, rate, alpha_dropout, salt, dtype):
     return M
 
 
+def dropped(h, M, keys, rate, alpha_dropout, salt, dtype):
+    """``h`` after the CPU's dropout of layer ``salt``, once the kernel's mask ``M`` is checked against the CPU's."""
+    n, k = h.shape
+    if rate == 0:
+        assert np.isnan(M).all(), "mask written without dropout"
+        return h
+    mask = cpu_mask(keys, k, rate, alpha_dropout, salt, dtype)
+    assert_array_equal(M.reshape(n, k), mask)
+    keep = mask != 0
+    return reft.alpha_dropout(h, keep, rate) if alpha_dropout else reft.inverted_dropout(h, keep, rate)
+
+
 def cpu_slopes(keys, k, salt, dtype):
     slopes = np.empty((len(keys), k), dtype=dtype)
     _cpu_rrelu_slopes(slopes, keys, np.int64(salt), *RRELU_BOUNDS, True)
@@ -257,13 +269,8 @@ def test_hidden_forward(activation, mode, dropout, dtype):
         assert np.isnan(S).all(), "slopes written outside RReLU training"
         kwargs["slopes"] = np.full((n, k), np.mean(RRELU_BOUNDS))
     h = reft.activate(NAMES[activation], z, **kwargs)
-    if MODES[mode] != C.INFERENCE and rate > 0:
-        mask = cpu_mask(keys, k, rate, alpha_dropout, layer + 1, dtype)
-        assert_array_equal(M.reshape(n, k), mask)
-        keep = mask != 0
-        h = reft.alpha_dropout(h, keep, rate) if alpha_dropout else reft.inverted_dropout(h, keep, rate)
-    else:
-        assert np.isnan(M).all(), "mask written without dropout"
+    training_rate = rate if MODES[mode] != C.INFERENCE else 0
+    h = dropped(h, M, keys, training_rate, alpha_dropout, layer + 1, dtype)
     assert_close(A.reshape(n, k), h, dtype)
 
 
@@ -781,13 +788,7 @@ def test_batch_norm_forward(activation, mode, dropout, dtype):
     else:
         assert np.isnan(S).all(), "slopes written outside RReLU training"
     h = reft.activate(NAMES[activation], y, **kwargs)
-    if rate > 0:
-        mask = cpu_mask(keys, k, rate, alpha_dropout, d, dtype)
-        assert_array_equal(M.reshape(n, k), mask)
-        keep = mask != 0
-        h = reft.alpha_dropout(h, keep, rate) if alpha_dropout else reft.inverted_dropout(h, keep, rate)
-    else:
-        assert np.isnan(M).all(), "mask written without dropout"
+    h = dropped(h, M, keys, rate, alpha_dropout, d, dtype)
     assert_close(A.reshape(n, k), h, dtype)
 
 
