@@ -162,9 +162,6 @@ def sign(w, K):
     return one if w > zero else (-one if w < zero else zero)
 
 
-# -- data -----------------------------------------------------------------------
-
-
 @cuda.jit(device=True)
 def tree_sum(shared, t):
     """Sum ``shared[:THREADS]`` into ``shared[0]``, then return it to every thread.
@@ -192,6 +189,9 @@ def block_sum_squares(values, start, stop, shared, t):
         total += v * v
     shared[t] = total
     return tree_sum(shared, t)
+
+
+# -- data -----------------------------------------------------------------------
 
 
 @cuda.jit
