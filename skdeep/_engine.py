@@ -221,6 +221,8 @@ def fit_lbfgs(
             network.with_options(FO_BN_MOMENTUM=0.0), data, targets, trained, workspace, alpha, l1
         )
         backend.copy(trained.stats, parameters.stats)
+        if not np.isfinite(parameters.stats).all():
+            raise ValueError(DIVERGED)
     n_iter = min(result.nit, max_iter)
     if result.status != 0:
         warnings.warn(
@@ -294,10 +296,10 @@ def fit_stochastic(
     params, stats = parameters
     order = np.arange(n_samples, dtype=np.int64)
     n_batches = -(-n_samples // batch_size)
-    # Weights at the start of this epoch and of the previous one: when a loss
-    # turns non-finite on an epoch's first batch, the previous start is the last
-    # model known to give finite losses.
-    snapshots = [params.copy(), params.copy()]
+    # Weights and batch-norm statistics at the start of this epoch and of the
+    # previous one: when a loss turns non-finite on an epoch's first batch, the
+    # previous start is the last model known to give finite losses.
+    snapshots = [(params.copy(), stats.copy()), (params.copy(), stats.copy())]
     best = (params.copy(), stats.copy()) if early_stopping else None
     position = history.position
     schedule._start(position, learning_rate_init, n_batches, max_iter)
@@ -322,7 +324,8 @@ def fit_stochastic(
             position["n_seen"] = history.t
             lrs, momenta = schedule._rates(position, learning_rate_init, n_batches, optimizer.momentum)
             snapshots.reverse()
-            np.copyto(snapshots[0], params)
+            np.copyto(snapshots[0][0], params)
+            np.copyto(snapshots[0][1], stats)
             seed = (base_seed + 1_000_003 * position["epoch"]) % 2**62
             if diagnostics:
                 diag[:-1] = 0.0
@@ -337,9 +340,12 @@ def fit_stochastic(
             )
             backend.copy(trained.params, params)
             backend.copy(trained.stats, stats)
-            if done < n_batches or not np.isfinite(params).all():
-                np.copyto(params, snapshots[1] if done == 0 else snapshots[0])
+            if done < n_batches or not (np.isfinite(params).all() and np.isfinite(stats).all()):
+                kept_params, kept_stats = snapshots[1] if done == 0 else snapshots[0]
+                np.copyto(params, kept_params)
+                np.copyto(stats, kept_stats)
                 backend.copy(params, trained.params)
+                backend.copy(stats, trained.stats)
                 if not early_stopping:
                     raise Diverged(DIVERGED)
                 # scikit-learn 1.9: a NaN validation score, and the best epoch's model.

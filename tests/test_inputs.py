@@ -537,6 +537,24 @@ def test_divergence_raises_and_keeps_finite_weights():
     assert np.isfinite(est.loss_curve_).all()
 
 
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+@pytest.mark.parametrize("batch_norm", ["before", "after"])
+def test_overflowing_batch_norm_statistics_raise_and_keep_the_model_finite(batch_norm, solver):
+    # Finite inputs whose squares overflow: the batch variance, hence the moving one, is infinite
+    # while the normalized values (and the loss) stay finite.
+    X = np.array([[1e200, 0.0], [-1e200, 1.0], [3.0, 2.0], [4.0, -1.0]])
+    y = np.arange(4.0)
+    est = MLPRegressor(hidden_layer_sizes=(3,), batch_norm=batch_norm, solver=solver, max_iter=3, random_state=0)
+    with pytest.raises(ValueError, match="Solver produced non-finite parameter weights"), np.errstate(all="ignore"):
+        est.fit(X, y)
+    if solver == "lbfgs":  # a failed L-BFGS fit leaves the model unfitted
+        assert "coefs_" not in est.__dict__
+        return
+    for a in est.coefs_ + est.intercepts_ + est.batch_norm_moving_mean_ + est.batch_norm_moving_var_:
+        assert np.isfinite(a).all()
+    assert np.isfinite(est.predict(X[2:])).all()
+
+
 @pytest.mark.parametrize("batch_size", [20, "auto"])
 def test_divergence_leaves_a_model_that_predicts_finite_values(batch_size):
     """After the error, the kept weights give finite predictions on the training data.
