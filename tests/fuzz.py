@@ -468,7 +468,7 @@ class Runner:
             np.asarray(self.X, dtype=float) if spec["dtype"] == "str" else self.X)
         self.model = self.Estimator(**self.params)
         self.fitted = False
-        self.fit_kwargs = {}  # sample weights and eval set of the last fit that succeeded
+        self.fit_kwargs = None  # sample weights and eval set of a plain fit that succeeded
         self.notes = []
 
     # -- invariants --------------------------------------------------------
@@ -693,7 +693,6 @@ class Runner:
             ok, _ = self.call(f"warm start with {change}", lambda: self.model.fit(self.X, self.y))
             if ok:
                 self.fitted = True
-                self.fit_kwargs = {}
                 self.check_model(self.model, y_train=self.y)
             return
         if name in ("partial_fit", "partial_fit_no_classes"):
@@ -710,7 +709,6 @@ class Runner:
             ok, _ = self.call(name, lambda: self.model.partial_fit(self.X, self.y, **kwargs))
             if ok:
                 self.fitted = True
-                self.fit_kwargs = {}
                 self.check_model(self.model)
             return
         if not self.fitted:
@@ -739,7 +737,7 @@ class Runner:
                 _check(np.all(std >= 0), "MC std negative")
             return
         if name == "determinism":
-            if not isinstance(self.params.get("random_state"), int):
+            if self.fit_kwargs is None or not isinstance(self.params.get("random_state"), int):
                 return
             other = self.Estimator(**self.params)
             fresh = self.Estimator(**self.params)
