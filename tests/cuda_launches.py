@@ -9,12 +9,46 @@ NVVM) but no GPU, and catches typing errors the simulator lets through.
 
 import importlib
 import pkgutil
+import sys
+import threading
 
 #: The simulator runs each CUDA thread as a Python thread while the launching
 #: thread polls them; with Python's default GIL switch interval (5 ms) every
-#: hand-over waits for it to expire. Simulated processes set
+#: hand-over waits for it to expire. :func:`simulate` sets
 #: ``sys.setswitchinterval(SWITCH_INTERVAL)``, which runs them about 5x faster.
 SWITCH_INTERVAL = 1e-4
+
+
+def simulate():
+    """Prepare this process for the simulator: a short GIL switch interval and race-free shared arrays.
+
+    The simulator finds a block's ``cuda.shared.array`` by the calling line
+    and creates it when it is missing, without a lock (numba-cuda 0.30): two
+    threads of a block can each create one and then reduce into different
+    arrays. One fit in six on a 2-core machine summed a layer's diagnostics
+    wrongly. This replaces the lookup by one under a lock.
+    """
+    import numpy as np
+    from numba.cuda import types
+    from numba.cuda.np.numpy_support import as_dtype
+    from numba.cuda.simulator.kernelapi import FakeCUDAShared
+
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    allocate, lock = FakeCUDAShared.array, threading.Lock()
+
+    def array(shared, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None:  # dynamic shared memory, or an error: the simulator's own
+            return allocate(shared, shape, dtype, alignment)
+        frame = sys._getframe(1)
+        caller = (frame.f_code.co_filename, frame.f_lineno)
+        with lock:
+            found = shared._allocations.get(caller)
+            if found is None:
+                dtype = as_dtype(dtype) if isinstance(dtype, types.Type) else dtype
+                found = shared._allocations[caller] = np.empty(shape, dtype)
+        return found
+
+    FakeCUDAShared.array = array
 
 
 def kernels():

@@ -56,7 +56,7 @@ import cuda_launches  # noqa: E402
 LAUNCHES = set()
 if SIMULATOR:
     cuda_launches.record(LAUNCHES)
-    sys.setswitchinterval(cuda_launches.SWITCH_INTERVAL)
+    cuda_launches.simulate()
 from skdeep.kernels.cuda.matmul import Gemm  # noqa: E402
 
 # The simulator runs the generator's wrapping uint64 arithmetic on NumPy scalars, which warn.
