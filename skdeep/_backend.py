@@ -197,6 +197,15 @@ class Data(NamedTuple):
     def n_samples(self):
         return self.indptr.shape[0] - 1 if self.sparse else self.dense.shape[0]
 
+    def take(self, rows):
+        """The rows ``rows`` (int64 indices) of host data, as new :class:`Data`."""
+        if not self.sparse:
+            return self._replace(dense=self.dense[rows])
+        starts, lengths = self.indptr[rows], self.indptr[rows + 1] - self.indptr[rows]
+        indptr = np.concatenate(([0], np.cumsum(lengths)))
+        entries = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1])
+        return self._replace(values=self.values[entries], indices=self.indices[entries], indptr=indptr)
+
 
 _NO_INDEX = np.empty(0, dtype=np.int64)
 _NO_VALUES = {np.dtype(t): np.empty(0, dtype=t) for t in (np.float32, np.float64)}

@@ -291,6 +291,7 @@ def fit_stochastic(
     publish = publish or (lambda history: None)
     n_samples = data.n_samples
     workspace = backend.workspace(network, batch_size, data.sparse)
+    host_data = data
     data, targets, trained = _to_device(backend, data, targets, parameters)
     slots = Optimizer(optimizer.code, optimizer.hyperparameters, backend.to_device(optimizer.slots))
     params, stats = parameters
@@ -407,6 +408,12 @@ def fit_stochastic(
                     "optimization hasn't converged yet." % max_iter,
                     ConvergenceWarning,
                 )
+        # A batch's finite loss checked every update but this call's last one.
+        last_batch = order[(n_batches - 1) * batch_size:]
+        if best is None and history.n_iter and not _finite_outputs(network, parameters, host_data, last_batch):
+            np.copyto(params, snapshots[0][0])
+            np.copyto(stats, snapshots[0][1])
+            raise Diverged(DIVERGED)
     except KeyboardInterrupt:
         warnings.warn("Training interrupted by user.")
     finally:
@@ -420,6 +427,11 @@ def fit_stochastic(
         for callback in callbacks:
             callback.on_train_end(model)
     return history
+
+
+def _finite_outputs(network, parameters, data, rows):
+    """Whether the model's outputs (inference mode) for ``rows`` of the host ``data`` are all finite."""
+    return bool(np.isfinite(network.backend.predict(network, parameters, data.take(rows))).all())
 
 
 def mean_rate(rates):

@@ -24,6 +24,17 @@ from skdeep.schedules import Schedule
 
 
 
+def _warn_overflow(output):
+    """Warn, as NumPy's ``exp`` would, when a finite input gave a non-finite output."""
+    if not np.isfinite(output).all():
+        warnings.warn(
+            "overflow: the model's output is not finite for some rows of X (its weights or these "
+            "inputs are too large for the output activation).",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
 class SelfNormalizationWarning(UserWarning):
     """A SELU network is configured in a way that breaks self-normalization."""
 
@@ -465,6 +476,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if output is None:
             validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
             raise ValueError("Input X contains NaN or infinity.")
+        _warn_overflow(output)
         return output
 
     def _forward_mc(self, X, n_samples, random_state):
@@ -482,6 +494,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if result is None:
             validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
             raise ValueError("Input X contains NaN or infinity.")
+        _warn_overflow(result[0])
         return result
 
     # -- persistence -------------------------------------------------------

@@ -18,6 +18,7 @@ from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skdeep import MLPClassifier, MLPRegressor
+from skdeep._backend import Data
 
 pd = pytest.importorskip("pandas")
 
@@ -553,6 +554,52 @@ def test_overflowing_batch_norm_statistics_raise_and_keep_the_model_finite(batch
     for a in est.coefs_ + est.intercepts_ + est.batch_norm_moving_mean_ + est.batch_norm_moving_var_:
         assert np.isfinite(a).all()
     assert np.isfinite(est.predict(X[2:])).all()
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_last_update_whose_outputs_overflow_raises_and_keeps_the_model_finite(sparse):
+    # A batch's loss is checked before each update, so nothing followed a call's last one: this
+    # partial_fit succeeded and its model predicted inf (exp of a large output).
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(20, 3), rng.poisson(2.0, 20).astype(float)
+    est = MLPRegressor(loss="poisson", learning_rate_init=10, activation="selu", hidden_layer_sizes=(5,),
+                       solver="sgd", random_state=0)
+    with pytest.raises(ValueError, match="Solver produced non-finite parameter weights"):
+        est.partial_fit(sp.csr_matrix(X) if sparse else X, y)
+    assert np.isfinite(est.predict(X)).all()
+
+
+@pytest.mark.parametrize("rows", [[3, 0, 3, 5], [1], [], [2, 4]])
+def test_data_take_returns_the_rows_scipy_slicing_returns(rows):
+    dense = np.random.RandomState(0).rand(6, 4)
+    dense[dense < 0.5] = 0.0
+    dense[2] = 0.0  # a row without entries
+    rows = np.asarray(rows, dtype=np.int64)
+    for X in (dense, sp.csr_matrix(dense)):
+        taken = Data.from_matrix(X, np.float64).take(rows)
+        if taken.sparse:
+            matrix = sp.csr_matrix((taken.values, taken.indices, taken.indptr), shape=(len(rows), 4))
+            assert taken.indptr.dtype == taken.indices.dtype == np.int64
+            np.testing.assert_array_equal(matrix.toarray(), X[rows].toarray())
+        else:
+            np.testing.assert_array_equal(taken.dense, dense[rows])
+        assert taken.n_samples == len(rows)
+
+
+def test_predict_warns_when_the_output_overflows():
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(30, 3), rng.poisson(2.0, 30)
+    est = MLPRegressor(loss="poisson", dropout=0.1, max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isfinite(est.predict(X)).all()
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        assert np.isinf(est.predict(X * 1e6)).any()
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        est.predict_mc(X * 1e6, n_samples=2)
 
 
 @pytest.mark.parametrize("batch_size", [20, "auto"])
