@@ -696,6 +696,35 @@ def _check_sortable_labels(y):
         raise ValueError(f"Class labels must be sortable; got labels of types {kinds}") from exc
 
 
+def _class_indices(y, binarizer):
+    """Positions of the labels ``y`` in ``binarizer.classes_``, or ``None`` where ``LabelBinarizer`` must decide.
+
+    The fast path of ``LabelBinarizer.transform`` for one-dimensional numeric
+    or string labels of a binary or multiclass target whose labels are all
+    known; anything else (an unknown label, multilabel or object targets)
+    gets scikit-learn's own checks and messages.
+    """
+    classes = binarizer.classes_
+    kinds = {y.dtype.kind, classes.dtype.kind}
+    if y.ndim != 1 or len(classes) < 2 or binarizer.y_type_ not in ("binary", "multiclass") or not (
+        kinds <= set("biuf") or kinds in ({"U"}, {"S"})
+    ):
+        return None
+    indices = np.searchsorted(classes, y)
+    if not (indices < len(classes)).all() or not (classes[indices] == y).all():
+        return None
+    return indices
+
+
+def _one_hot(indices, n_classes, dtype):
+    """``LabelBinarizer``'s output for class positions ``indices``: one column when there are two classes."""
+    if n_classes == 2:
+        return (indices == 1).astype(dtype)[:, None]
+    Y = np.zeros((len(indices), n_classes), dtype=dtype)
+    Y[np.arange(len(indices)), indices] = 1
+    return Y
+
+
 class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     """Multilayer perceptron classifier, a drop-in for scikit-learn's.
 
@@ -922,11 +951,17 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         _check_sortable_labels(y)
-        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+        known = hasattr(self, "classes_") and (self.warm_start or incremental)
+        if not known:
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
             self.classes_ = self._label_binarizer.classes_
-        else:
+        indices = _class_indices(y, self._label_binarizer)
+        # the checks of labels against the known classes, unless every label was found (and,
+        # for warm_start, every class)
+        if known and (
+            indices is None or (self.warm_start and not np.bincount(indices, minlength=len(self.classes_)).all())
+        ):
             classes = unique_labels(y)
             if self.warm_start:
                 if set(classes) != set(self.classes_):
@@ -940,8 +975,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                     f"`y` has classes not in `self.classes_`. `self.classes_` has "
                     f"{self.classes_}. 'y' has {classes}."
                 )
-        Y = self._label_binarizer.transform(y).astype(X.dtype)
-        return X, Y, y
+        if indices is None:
+            return X, self._label_binarizer.transform(y).astype(X.dtype), y
+        return X, _one_hot(indices, len(self.classes_), X.dtype), y
 
     def _sample_weight(self, sample_weight, X, y):
         sw = super()._sample_weight(sample_weight, X, y)

@@ -15,10 +15,12 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import NotFittedError
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 from sklearn.neural_network import MLPRegressor as SkMLPRegressor
+from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skdeep import MLPClassifier, MLPRegressor
 from skdeep._backend import Data
+from skdeep._mlp import _class_indices, _one_hot
 
 pd = pytest.importorskip("pandas")
 
@@ -449,6 +451,33 @@ def test_partial_fit_changed_classes():
         lambda est: est.partial_fit(X, y, classes=[0, 1]).partial_fit(X, y, classes=[0, 1, 2]),
         ValueError, "is not the same as on last call to partial_fit",
     )
+
+
+@pytest.mark.parametrize(
+    "fitted, labels, found",
+    [
+        ([0, 1, 1, 0], [1, 1, 0], True),  # binary: one column
+        ([3, 1, 2, 1], [2, 3, 3, 1], True),
+        ([0, 1, 2], [2.0, 0.0], True),  # float labels of integer classes
+        (["b", "a", "c"], ["c", "c", "a"], True),
+        ([True, False], [False, False, True], True),
+        ([0, 1, 2], [1, 5], False),  # an unknown label: scikit-learn's checks decide
+        ([0, 1, 2], [0.5, 1.0], False),
+        ([1, 1], [1], False),  # one class
+        (["a", "b"], [0, 1], False),  # strings against numbers
+        ([[0, 1], [1, 1]], [[1, 0]], False),  # multilabel
+    ],
+)
+def test_known_labels_encode_as_label_binarizer_does(fitted, labels, found):
+    binarizer = LabelBinarizer().fit(np.asarray(fitted))
+    y = np.asarray(labels)
+    indices = _class_indices(y, binarizer)
+    assert (indices is not None) == found
+    if found:
+        expected = binarizer.transform(y).astype(np.float32)
+        got = _one_hot(indices, len(binarizer.classes_), np.float32)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_partial_fit_unknown_class():
