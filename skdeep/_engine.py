@@ -341,7 +341,14 @@ def fit_stochastic(
             )
             backend.copy(trained.params, params)
             backend.copy(trained.stats, stats)
-            if done < n_batches or not (np.isfinite(params).all() and np.isfinite(stats).all()):
+            # Each batch's loss checked the update before it; the outputs of the epoch's last
+            # batch check its last update, before the history, validation or a callback sees it.
+            last_batch = order[(n_batches - 1) * batch_size:]
+            if (
+                done < n_batches
+                or not (np.isfinite(params).all() and np.isfinite(stats).all())
+                or not _finite_outputs(network, parameters, host_data, last_batch)
+            ):
                 kept_params, kept_stats = snapshots[1] if done == 0 else snapshots[0]
                 np.copyto(params, kept_params)
                 np.copyto(stats, kept_stats)
@@ -408,12 +415,6 @@ def fit_stochastic(
                     "optimization hasn't converged yet." % max_iter,
                     ConvergenceWarning,
                 )
-        # A batch's finite loss checked every update but this call's last one.
-        last_batch = order[(n_batches - 1) * batch_size:]
-        if best is None and history.n_iter and not _finite_outputs(network, parameters, host_data, last_batch):
-            np.copyto(params, snapshots[0][0])
-            np.copyto(stats, snapshots[0][1])
-            raise Diverged(DIVERGED)
     except KeyboardInterrupt:
         warnings.warn("Training interrupted by user.")
     finally:

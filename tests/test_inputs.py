@@ -615,6 +615,27 @@ def test_data_take_returns_the_rows_scipy_slicing_returns(rows):
         assert taken.n_samples == len(rows)
 
 
+def test_no_callback_sees_an_epoch_whose_last_update_overflows_the_outputs():
+    from skdeep.callbacks import Callback
+
+    class Predicts(Callback):
+        def on_train_begin(self, estimator):
+            self.finite = []
+
+        def on_epoch_end(self, estimator, record):
+            self.finite.append(bool(np.isfinite(estimator.predict(X)).all()))
+
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(20, 3), rng.poisson(2.0, 20).astype(float)
+    seen = Predicts()
+    est = MLPRegressor(loss="poisson", learning_rate_init=10, activation="selu", hidden_layer_sizes=(5,),
+                       solver="sgd", max_iter=5, random_state=0, callbacks=[seen])
+    with pytest.raises(ValueError, match="Solver produced non-finite parameter weights"):
+        est.fit(X, y)
+    assert all(seen.finite)
+    assert np.isfinite(est.predict(X)).all()
+
+
 def test_predict_warns_when_the_output_overflows():
     rng = np.random.RandomState(0)
     X, y = rng.randn(30, 3), rng.poisson(2.0, 30)
