@@ -23,7 +23,6 @@ from skdeep.optimizers import Optimizer, OptimizerState
 from skdeep.schedules import Schedule
 
 
-
 def _warn_overflow(output):
     """Warn, as NumPy's ``exp`` would, when a finite input gave a non-finite output."""
     if not np.isfinite(output).all():
@@ -957,11 +956,11 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             self._label_binarizer.fit(y)
             self.classes_ = self._label_binarizer.classes_
         indices = _class_indices(y, self._label_binarizer)
-        # the checks of labels against the known classes, unless every label was found (and,
-        # for warm_start, every class)
-        if known and (
-            indices is None or (self.warm_start and not np.bincount(indices, minlength=len(self.classes_)).all())
-        ):
+        # every label found (and, for warm_start, every class) passes the checks below
+        found = indices is not None and (
+            not self.warm_start or np.bincount(indices, minlength=len(self.classes_)).all()
+        )
+        if known and not found:
             classes = unique_labels(y)
             if self.warm_start:
                 if set(classes) != set(self.classes_):
